@@ -1,0 +1,21 @@
+// Package kafkatest starts an in-process Kafka-protocol broker for tests.
+// Code under test reaches it over TCP through kafka-go like any broker.
+package kafkatest
+
+import (
+	"testing"
+
+	"github.com/sendguard/sendguard/pkg/kafka/embedded"
+)
+
+// Start starts a broker on a free loopback port, with an optional persistent
+// data dir, closed when the test ends. It returns the broker and its address.
+func Start(t testing.TB, dataDir string) (*embedded.Broker, string) {
+	t.Helper()
+	b, err := embedded.Start(embedded.Config{Addr: "127.0.0.1:0", DataDir: dataDir, Partitions: 4})
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b, b.Addr()
+}

@@ -1,0 +1,182 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ProducerConfig configures a Producer.
+type ProducerConfig struct {
+	Brokers []string
+	// BatchSize is the most records sent to one partition in one request.
+	BatchSize int
+	// BatchTimeout is how long a partial batch waits for more records.
+	BatchTimeout time.Duration
+	// MaxAttempts is how many times a batch is tried before the call fails.
+	MaxAttempts int
+	// WriteTimeout bounds one produce request.
+	WriteTimeout time.Duration
+}
+
+func (c *ProducerConfig) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1000
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = 2 * time.Millisecond
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// Producer writes records with acks=all. It is safe for concurrent use;
+// concurrent calls share batches.
+type Producer struct {
+	w       *kafkago.Writer
+	tr      *kafkago.Transport
+	written *prometheus.CounterVec
+	failed  *prometheus.CounterVec
+}
+
+// NewProducer returns a producer for cfg. reg may be nil.
+func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) (*Producer, error) {
+	cfg.defaults()
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka producer: no brokers")
+	}
+	tr := &kafkago.Transport{DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second}
+	p := &Producer{
+		tr: tr,
+		w: &kafkago.Writer{
+			Transport:    tr,
+			Addr:         kafkago.TCP(cfg.Brokers...),
+			Balancer:     &kafkago.Hash{},
+			RequiredAcks: kafkago.RequireAll,
+			BatchSize:    cfg.BatchSize,
+			BatchBytes:   16 << 20,
+			BatchTimeout: cfg.BatchTimeout,
+			MaxAttempts:  cfg.MaxAttempts,
+			WriteTimeout: cfg.WriteTimeout,
+			ReadTimeout:  cfg.WriteTimeout,
+			// Topics are created explicitly by EnsureTopics with their
+			// partition counts; a typo must not create a topic silently.
+			AllowAutoTopicCreation: false,
+		},
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_produced_records_total",
+			Help: "Records acknowledged by the broker, by topic.",
+		}, []string{"topic"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_produce_failures_total",
+			Help: "Records the broker did not acknowledge, by topic.",
+		}, []string{"topic"}),
+	}
+	var err error
+	if p.written, err = registerCounterVec(reg, p.written); err != nil {
+		return nil, err
+	}
+	if p.failed, err = registerCounterVec(reg, p.failed); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Produce writes records and returns once all are acknowledged by all
+// in-sync replicas. On error, some records may have been written; callers
+// that need exactly-once downstream rely on idempotent ids.
+func (p *Producer) Produce(ctx context.Context, records ...Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	msgs := make([]kafkago.Message, len(records))
+	for i, r := range records {
+		msgs[i] = kafkago.Message{Topic: r.Topic, Key: r.Key, Value: r.Value}
+		for k, v := range r.Headers {
+			msgs[i].Headers = append(msgs[i].Headers, kafkago.Header{Key: k, Value: v})
+		}
+	}
+	err := p.w.WriteMessages(ctx, msgs...)
+	if err == nil {
+		countByTopic(p.written, records, nil)
+		return nil
+	}
+	var werrs kafkago.WriteErrors
+	if errors.As(err, &werrs) {
+		countByTopic(p.written, records, func(i int) bool { return werrs[i] == nil })
+		countByTopic(p.failed, records, func(i int) bool { return werrs[i] != nil })
+		return fmt.Errorf("produce: %d of %d records not acknowledged: %w", werrs.Count(), len(records), firstErr(werrs))
+	}
+	countByTopic(p.failed, records, nil)
+	return fmt.Errorf("produce %d records: %w", len(records), err)
+}
+
+// Close flushes pending writes and closes connections.
+func (p *Producer) Close() error {
+	err := p.w.Close()
+	p.tr.CloseIdleConnections()
+	if err != nil {
+		return fmt.Errorf("close producer: %w", err)
+	}
+	return nil
+}
+
+func firstErr(errs kafkago.WriteErrors) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func countByTopic(c *prometheus.CounterVec, records []Record, keep func(int) bool) {
+	counts := make(map[string]int)
+	for i, r := range records {
+		if keep == nil || keep(i) {
+			counts[r.Topic]++
+		}
+	}
+	for t, n := range counts {
+		c.WithLabelValues(t).Add(float64(n))
+	}
+}
+
+// registerCounterVec registers c with reg (when reg is not nil) and returns
+// the collector to use: the one already registered under the same name, if
+// any, so several producers or runners in one process share their series.
+func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	return c, nil
+}
+
+// ParseBrokers splits a comma-separated broker list.
+func ParseBrokers(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}

@@ -1,0 +1,325 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+// Handler processes one consumed message. A PermanentError (see Permanent)
+// sends the message to the dead-letter topic; any other error is retried.
+type Handler interface {
+	Handle(ctx context.Context, msg Message) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, msg Message) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, msg Message) error { return f(ctx, msg) }
+
+// Flusher is implemented by handlers that buffer their output (produced
+// records, ClickHouse rows). The runner calls Flush before each commit and
+// commits only when it succeeded, so nothing is committed that is not durable
+// downstream.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	Brokers []string
+	GroupID string
+	Topic   string
+	// Stage names the consuming service in dead letters and metrics.
+	Stage string
+	// DLQTopic receives permanent failures; empty disables the DLQ, and a
+	// permanent failure then stops the runner (nothing vanishes silently).
+	DLQTopic string
+	// CommitEvery commits after this many handled messages (default 1000)...
+	CommitEvery int
+	// ...or after this much time with uncommitted messages (default 100ms).
+	CommitInterval time.Duration
+	// RetryBackoff is the first delay after a transient error (default
+	// 100ms); it doubles up to MaxBackoff (default 5s).
+	RetryBackoff time.Duration
+	MaxBackoff   time.Duration
+	// MinBytes/MaxWait tune fetching; defaults favour latency.
+	MaxWait time.Duration
+}
+
+func (c *RunnerConfig) defaults() {
+	if c.CommitEvery <= 0 {
+		c.CommitEvery = 1000
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 100 * time.Millisecond
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Second
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 50 * time.Millisecond
+	}
+}
+
+// Runner consumes one topic in a consumer group and drives a Handler.
+type Runner struct {
+	cfg     RunnerConfig
+	handler Handler
+	dlq     *Producer
+	logger  *zap.Logger
+	reader  *kafkago.Reader
+
+	handled   *prometheus.CounterVec
+	failed    *prometheus.CounterVec
+	deadLetts *prometheus.CounterVec
+	lag       *prometheus.GaugeVec
+}
+
+// NewRunner returns a runner; dlq may be nil only when cfg.DLQTopic is empty.
+func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, reg prometheus.Registerer) (*Runner, error) {
+	cfg.defaults()
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("kafka runner: no brokers")
+	case cfg.GroupID == "" || cfg.Topic == "":
+		return nil, errors.New("kafka runner: group id and topic are required")
+	case cfg.DLQTopic != "" && dlq == nil:
+		return nil, errors.New("kafka runner: dead-letter topic without a producer")
+	}
+	r := &Runner{
+		cfg: cfg, handler: h, dlq: dlq, logger: logger.With(zap.String("topic", cfg.Topic), zap.String("group", cfg.GroupID)),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_consumed_messages_total",
+			Help: "Messages handled successfully, by stage and topic.",
+		}, []string{"stage", "topic"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_transient_failures_total",
+			Help: "Transient handler or flush failures (retried), by stage and topic.",
+		}, []string{"stage", "topic"}),
+		deadLetts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_dead_letters_total",
+			Help: "Messages sent to the dead-letter topic, by stage and topic.",
+		}, []string{"stage", "topic"}),
+	}
+	var err error
+	for _, c := range []**prometheus.CounterVec{&r.handled, &r.failed, &r.deadLetts} {
+		if *c, err = registerCounterVec(reg, *c); err != nil {
+			return nil, err
+		}
+	}
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sendguard_kafka_consumer_lag",
+		Help: "Messages between the last fetched offset and the partition end, by stage and topic.",
+	}, []string{"stage", "topic"})
+	if reg != nil {
+		if err := reg.Register(lag); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, fmt.Errorf("register metrics: %w", err)
+			}
+			lag = are.ExistingCollector.(*prometheus.GaugeVec)
+		}
+	}
+	r.lag = lag
+	r.reader = kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:        cfg.Brokers,
+		GroupID:        cfg.GroupID,
+		Topic:          cfg.Topic,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        cfg.MaxWait,
+		StartOffset:    kafkago.FirstOffset,
+		CommitInterval: 0, // synchronous commits, only through commit()
+		ReadBackoffMin: 10 * time.Millisecond,
+		ReadBackoffMax: 500 * time.Millisecond,
+	})
+	return r, nil
+}
+
+// Run consumes until ctx is cancelled, then commits what was handled and
+// flushed, and closes the reader. It returns nil on cancellation and an
+// error only when it cannot go on (e.g. a permanent failure without DLQ).
+func (r *Runner) Run(ctx context.Context) error {
+	defer func() {
+		if err := r.reader.Close(); err != nil {
+			r.logger.Warn("close reader", zap.Error(err))
+		}
+	}()
+	var (
+		pending   []kafkago.Message // handled, not yet committed
+		lastFlush = time.Now()
+	)
+	commit := func(ctx context.Context) error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := r.retry(ctx, "flush", func() error { return r.flush(ctx) }); err != nil {
+			return err
+		}
+		if err := r.retry(ctx, "commit", func() error { return r.reader.CommitMessages(ctx, pending...) }); err != nil {
+			return err
+		}
+		r.handled.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Add(float64(len(pending)))
+		pending = pending[:0]
+		lastFlush = time.Now()
+		return nil
+	}
+	// drain commits what is pending with a fresh, bounded context after the
+	// run context is cancelled: stop intake, drain, commit, close.
+	drain := func() error {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := commit(dctx); err != nil {
+			return fmt.Errorf("drain %s: %w", r.cfg.Topic, err)
+		}
+		return nil
+	}
+	for {
+		if len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= r.cfg.CommitInterval) {
+			if err := commit(ctx); err != nil {
+				if ctx.Err() != nil {
+					return drain()
+				}
+				return err
+			}
+		}
+		fetchCtx, cancel := ctx, context.CancelFunc(func() {})
+		if len(pending) > 0 {
+			fetchCtx, cancel = context.WithDeadline(ctx, lastFlush.Add(r.cfg.CommitInterval))
+		}
+		m, err := r.reader.FetchMessage(fetchCtx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return drain()
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				continue // time to commit what is pending
+			}
+			r.logger.Warn("fetch", zap.Error(err))
+			r.failed.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Inc()
+			if !sleepCtx(ctx, r.cfg.RetryBackoff) {
+				return drain()
+			}
+			continue
+		}
+		if m.HighWaterMark > 0 {
+			r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Set(float64(m.HighWaterMark - m.Offset - 1))
+		}
+		if err := r.handle(ctx, m); err != nil {
+			if ctx.Err() != nil {
+				return drain()
+			}
+			return err
+		}
+		pending = append(pending, m)
+	}
+}
+
+// handle runs the handler on m, retrying transient errors until success or
+// cancellation, and dead-lettering permanent ones.
+func (r *Runner) handle(ctx context.Context, m kafkago.Message) error {
+	return r.retry(ctx, "handle", func() error {
+		err := r.handler.Handle(ctx, message{m})
+		if err == nil || !IsPermanent(err) {
+			return err
+		}
+		if r.dlq == nil {
+			return fmt.Errorf("permanent failure at %s/%d@%d and no dead-letter topic: %w", m.Topic, m.Partition, m.Offset, err)
+		}
+		return r.deadLetter(ctx, m, err)
+	})
+}
+
+func (r *Runner) deadLetter(ctx context.Context, m kafkago.Message, cause error) error {
+	var pe *PermanentError
+	handler := ""
+	if errors.As(cause, &pe) {
+		handler = pe.Handler
+	}
+	dl := &sgv1.DeadLetter{
+		Stage:     r.cfg.Stage,
+		Handler:   handler,
+		Reason:    cause.Error(),
+		Topic:     m.Topic,
+		Partition: int32(m.Partition),
+		Offset:    m.Offset,
+		Key:       m.Key,
+		Value:     m.Value,
+		FailedAt:  timestamppb.Now(),
+		Tenant:    string(message{m}.Header(HeaderTenant)),
+	}
+	b, err := proto.Marshal(dl)
+	if err != nil {
+		return fmt.Errorf("marshal dead letter: %w", err)
+	}
+	r.logger.Warn("dead letter", zap.String("handler", handler), zap.Int("partition", m.Partition),
+		zap.Int64("offset", m.Offset), zap.String("reason", cause.Error()))
+	if err := r.dlq.Produce(ctx, Record{
+		Topic: r.cfg.DLQTopic,
+		Key:   m.Key,
+		Value: b,
+		Headers: map[string][]byte{
+			HeaderTenant: []byte(dl.Tenant),
+		},
+	}); err != nil {
+		return fmt.Errorf("dead letter: %w", err) // transient: retried, not committed
+	}
+	r.deadLetts.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Inc()
+	return nil
+}
+
+func (r *Runner) flush(ctx context.Context) error {
+	if f, ok := r.handler.(Flusher); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}
+
+// retry calls fn until it returns nil or a PermanentError, or ctx ends.
+func (r *Runner) retry(ctx context.Context, what string, fn func() error) error {
+	backoff := r.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || IsPermanent(err) {
+			return err
+		}
+		r.failed.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Inc()
+		if attempt == 1 || attempt%10 == 0 {
+			r.logger.Warn("transient failure, retrying", zap.String("op", what), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		if !sleepCtx(ctx, backoff) {
+			return fmt.Errorf("%s: %w (gave up: %w)", what, err, ctx.Err())
+		}
+		backoff = min(backoff*2, r.cfg.MaxBackoff)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// HeaderTenant is the record header carrying the tenant, so dead letters and
+// tools can attribute a record without decoding it.
+const HeaderTenant = "sg-tenant"
