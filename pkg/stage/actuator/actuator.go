@@ -1,0 +1,233 @@
+// Package actuator is the actuator stage: decisions and events in, control
+// commands out (history on the control topic, current state per scope on
+// the compacted control-state topic), and the PermissionService answered
+// from the enforcement state in memory.
+package actuator
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sendguard/sendguard/pkg/auth"
+	"github.com/sendguard/sendguard/pkg/enforce"
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/topics"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+// Publisher writes records durably; *kafka.Producer implements it.
+type Publisher interface {
+	Produce(ctx context.Context, records ...kafka.Record) error
+}
+
+// Stage holds the enforcement state. Its Decisions and Events handlers run
+// in two runners; both publish through the same state, which is safe for
+// concurrent use.
+type Stage struct {
+	state  *enforce.State
+	pub    Publisher
+	keys   *auth.Keys
+	logger *zap.Logger
+	now    func() time.Time
+
+	commands *prometheus.CounterVec
+	checks   *prometheus.HistogramVec
+}
+
+// New returns the stage. reg may be nil.
+func New(state *enforce.State, pub Publisher, keys *auth.Keys, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
+	s := &Stage{state: state, pub: pub, keys: keys, logger: logger, now: time.Now,
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_actuator_commands_total",
+			Help: "Control commands applied and published, by action and rule.",
+		}, []string{"action", "rule"}),
+		checks: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sendguard_permission_check_seconds",
+			Help:    "Check latency by verdict.",
+			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+		}, []string{"verdict"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.commands, s.checks} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("actuator metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// State exposes the enforcement state.
+func (s *Stage) State() *enforce.State { return s.state }
+
+// Restore rebuilds the enforcement state from the compacted state topic.
+func (s *Stage) Restore(ctx context.Context, brokers []string) error {
+	var cmds []*sgv1.ControlCommand
+	err := kafka.ReadAll(ctx, brokers, topics.ControlState, func(m kafka.Message) error {
+		if len(m.Value()) == 0 {
+			return nil
+		}
+		c := &sgv1.ControlCommand{}
+		if err := proto.Unmarshal(m.Value(), c); err != nil {
+			return fmt.Errorf("decode state record %s: %w", m.Key(), err)
+		}
+		cmds = append(cmds, c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore enforcement state: %w", err)
+	}
+	n := s.state.Restore(cmds)
+	s.logger.Info("enforcement state restored", zap.Int("records", len(cmds)), zap.Int("applied", n))
+	return nil
+}
+
+// batch buffers the records of one runner until its flush.
+type batch struct {
+	s       *Stage
+	pending []kafka.Record
+	decode  func(kafka.Message) ([]*sgv1.ControlCommand, error)
+}
+
+// DecisionsHandler handles the decisions topic.
+func (s *Stage) DecisionsHandler() kafka.Handler {
+	return &batch{s: s, decode: func(m kafka.Message) ([]*sgv1.ControlCommand, error) {
+		d := &sgv1.Decision{}
+		if err := proto.Unmarshal(m.Value(), d); err != nil {
+			return nil, kafka.Permanent("decision", fmt.Errorf("decode decision: %w", err))
+		}
+		return enforce.Commands(d), nil
+	}}
+}
+
+// EventsHandler handles the events topic: suppressions that must not wait
+// for windows (unsubscribes, hard bounces, complaints, do-not-contact
+// replies) take effect as soon as the event is read.
+func (s *Stage) EventsHandler() kafka.Handler {
+	return &batch{s: s, decode: func(m kafka.Message) ([]*sgv1.ControlCommand, error) {
+		ev := &sgv1.Event{}
+		if err := proto.Unmarshal(m.Value(), ev); err != nil {
+			return nil, kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
+		}
+		return s.state.FromEvent(ev), nil
+	}}
+}
+
+// Apply applies manual or external commands and publishes them (sgctl).
+func (s *Stage) Apply(ctx context.Context, cmds ...*sgv1.ControlCommand) error {
+	b := &batch{s: s}
+	for _, c := range cmds {
+		if err := b.apply(c); err != nil {
+			return err
+		}
+	}
+	return b.Flush(ctx)
+}
+
+func (b *batch) Handle(_ context.Context, m kafka.Message) error {
+	cmds, err := b.decode(m)
+	if err != nil {
+		return err
+	}
+	for _, c := range append(cmds, b.s.state.DrainPending()...) {
+		if err := b.apply(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *batch) apply(c *sgv1.ControlCommand) error {
+	if !b.s.state.Apply(c) {
+		return nil // seen before: idempotent
+	}
+	if c.GetIssuedAt() == nil {
+		c.IssuedAt = timestampNow(b.s.now())
+	}
+	v, err := proto.Marshal(c)
+	if err != nil {
+		return kafka.Permanent("marshal", err)
+	}
+	key, cur := b.s.state.Current(c)
+	tenant := c.GetScope().GetTenant()
+	hdr := map[string][]byte{kafka.HeaderTenant: []byte(tenant)}
+	b.pending = append(b.pending, kafka.Record{Topic: topics.Control, Key: []byte(key), Value: v, Headers: hdr})
+	var state []byte // nil: tombstone
+	if cur != nil {
+		if state, err = proto.Marshal(cur); err != nil {
+			return kafka.Permanent("marshal", err)
+		}
+	}
+	if key != "" && c.GetAction() != sgv1.Action_ACTION_ALERT {
+		b.pending = append(b.pending, kafka.Record{Topic: topics.ControlState, Key: []byte(key), Value: state, Headers: hdr})
+	}
+	b.s.commands.WithLabelValues(c.GetAction().String(), c.GetRule()).Inc()
+	return nil
+}
+
+// Flush publishes the pending commands and state records.
+func (b *batch) Flush(ctx context.Context) error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	if err := b.s.pub.Produce(ctx, b.pending...); err != nil {
+		return fmt.Errorf("publish commands: %w", err)
+	}
+	b.pending = b.pending[:0]
+	return nil
+}
+
+// RegisterGRPC registers PermissionService on srv.
+func (s *Stage) RegisterGRPC(srv grpc.ServiceRegistrar) {
+	sgv1.RegisterPermissionServiceServer(srv, &permission{s: s})
+}
+
+type permission struct {
+	sgv1.UnimplementedPermissionServiceServer
+	s *Stage
+}
+
+var _ sgv1.PermissionServiceServer = (*permission)(nil)
+
+func (p *permission) tenant(ctx context.Context) (string, error) {
+	t, err := p.s.keys.TenantFromGRPC(ctx)
+	if err != nil {
+		return "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	return t, nil
+}
+
+// Check answers for one message from memory.
+func (p *permission) Check(ctx context.Context, req *sgv1.CheckRequest) (*sgv1.CheckResponse, error) {
+	tenant, err := p.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetSender() == "" && req.GetRecipient() == "" {
+		return nil, status.Error(codes.InvalidArgument, "sender or recipient is required")
+	}
+	start := time.Now()
+	resp := p.s.state.Check(tenant, req, p.s.now())
+	p.s.checks.WithLabelValues(resp.GetVerdict().String()).Observe(time.Since(start).Seconds())
+	return resp, nil
+}
+
+// CheckBatch answers for many messages, in order.
+func (p *permission) CheckBatch(ctx context.Context, req *sgv1.CheckBatchRequest) (*sgv1.CheckBatchResponse, error) {
+	tenant, err := p.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sgv1.CheckBatchResponse{Responses: p.s.state.CheckBatch(tenant, req.GetChecks(), p.s.now())}, nil
+}
+
+func timestampNow(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

@@ -1,0 +1,98 @@
+// Package evaluator is the rule-evaluator stage: window snapshots in,
+// decisions (with their explanation) out, keyed tenant|level|target.
+package evaluator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sendguard/sendguard/pkg/canonical"
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/topics"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+// Publisher writes records durably; *kafka.Producer implements it.
+type Publisher interface {
+	Produce(ctx context.Context, records ...kafka.Record) error
+}
+
+// Evaluator decides on one snapshot; *rules.Engine implements it.
+type Evaluator interface {
+	Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision
+}
+
+// Stage is a kafka.Handler and kafka.Flusher.
+type Stage struct {
+	eval      Evaluator
+	pub       Publisher
+	pending   []kafka.Record
+	versions  map[string]int64 // newest snapshot version seen per scope
+	decisions *prometheus.CounterVec
+}
+
+var (
+	_ kafka.Handler = (*Stage)(nil)
+	_ kafka.Flusher = (*Stage)(nil)
+)
+
+// New returns the stage. reg may be nil.
+func New(eval Evaluator, pub Publisher, reg prometheus.Registerer) (*Stage, error) {
+	s := &Stage{eval: eval, pub: pub, versions: make(map[string]int64),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_evaluator_decisions_total",
+			Help: "Decisions published, by rule, action and shadow flag.",
+		}, []string{"rule", "action", "shadow"}),
+	}
+	if reg != nil {
+		if err := reg.Register(s.decisions); err != nil {
+			return nil, fmt.Errorf("evaluator metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Handle evaluates one snapshot. A snapshot older than one already seen for
+// its scope (the periodic tick racing an update) is skipped.
+func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
+	snap := &sgv1.WindowSnapshot{}
+	if err := proto.Unmarshal(msg.Value(), snap); err != nil {
+		return kafka.Permanent("snapshot", fmt.Errorf("decode snapshot: %w", err))
+	}
+	sc := snap.GetScope()
+	key := string(topics.Key(sc.GetTenant(), canonical.LevelWord(sc.GetLevel()), sc.GetTarget()))
+	if v, ok := s.versions[key]; ok && snap.GetVersion() < v {
+		return nil
+	}
+	s.versions[key] = snap.GetVersion()
+	for _, d := range s.eval.Evaluate(snap) {
+		b, err := proto.Marshal(d)
+		if err != nil {
+			return kafka.Permanent("marshal", err)
+		}
+		ds := d.GetScope()
+		s.pending = append(s.pending, kafka.Record{
+			Topic:   topics.Decisions,
+			Key:     topics.Key(ds.GetTenant(), canonical.LevelWord(ds.GetLevel()), ds.GetTarget()),
+			Value:   b,
+			Headers: map[string][]byte{kafka.HeaderTenant: []byte(ds.GetTenant())},
+		})
+		s.decisions.WithLabelValues(d.GetRule(), canonical.ActionWord(d.GetAction()), fmt.Sprint(d.GetShadow())).Inc()
+	}
+	return nil
+}
+
+// Flush publishes the pending decisions.
+func (s *Stage) Flush(ctx context.Context) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	if err := s.pub.Produce(ctx, s.pending...); err != nil {
+		return fmt.Errorf("publish decisions: %w", err)
+	}
+	s.pending = s.pending[:0]
+	return nil
+}

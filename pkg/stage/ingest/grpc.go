@@ -1,0 +1,180 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sendguard/sendguard/pkg/canonical"
+	"github.com/sendguard/sendguard/pkg/topics"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+// RegisterGRPC registers IngestService on s.
+func (s *Stage) RegisterGRPC(srv grpc.ServiceRegistrar) {
+	sgv1.RegisterIngestServiceServer(srv, &grpcServer{s: s})
+}
+
+type grpcServer struct {
+	sgv1.UnimplementedIngestServiceServer
+	s *Stage
+}
+
+var _ sgv1.IngestServiceServer = (*grpcServer)(nil)
+
+func (g *grpcServer) tenant(ctx context.Context) (string, error) {
+	t, err := g.s.keys.TenantFromGRPC(ctx)
+	if err != nil {
+		return "", status.Error(codes.Unauthenticated, err.Error())
+	}
+	return t, nil
+}
+
+// Publish accepts a batch; each item gets a result in request order.
+func (g *grpcServer) Publish(ctx context.Context, req *sgv1.PublishRequest) (*sgv1.PublishResponse, error) {
+	tenant, err := g.tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetItems()) > g.s.cfg.MaxEvents {
+		return nil, status.Errorf(codes.InvalidArgument, "%d items exceed the limit of %d per batch", len(req.GetItems()), g.s.cfg.MaxEvents)
+	}
+	results := g.publishItems(ctx, tenant, req.GetItems(), 0)
+	resp := &sgv1.PublishResponse{Results: results}
+	resp.Accepted, resp.Rejected = tally(results)
+	return resp, nil
+}
+
+// PublishStream accepts batches until the client closes the stream, then
+// answers with every item's result in order.
+func (g *grpcServer) PublishStream(stream grpc.ClientStreamingServer[sgv1.PublishStreamRequest, sgv1.PublishStreamResponse]) error {
+	tenant, err := g.tenant(stream.Context())
+	if err != nil {
+		return err
+	}
+	var results []*sgv1.ItemResult
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			resp := &sgv1.PublishStreamResponse{Results: results}
+			resp.Accepted, resp.Rejected = tally(results)
+			return stream.SendAndClose(resp)
+		}
+		if err != nil {
+			return err
+		}
+		if len(req.GetItems()) > g.s.cfg.MaxEvents {
+			return status.Errorf(codes.InvalidArgument, "%d items exceed the limit of %d per batch", len(req.GetItems()), g.s.cfg.MaxEvents)
+		}
+		results = append(results, g.publishItems(stream.Context(), tenant, req.GetItems(), len(results))...)
+	}
+}
+
+func tally(results []*sgv1.ItemResult) (accepted, rejected int32) {
+	for _, r := range results {
+		if r.GetStatus() == sgv1.ItemStatus_ITEM_STATUS_ACCEPTED {
+			accepted++
+		} else {
+			rejected++
+		}
+	}
+	return accepted, rejected
+}
+
+// publishItems validates every item, publishes the valid ones in one
+// acknowledged write, and returns a result per item.
+func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*sgv1.PublishItem, base int) []*sgv1.ItemResult {
+	s := g.s
+	now := s.cfg.Now()
+	results := make([]*sgv1.ItemResult, len(items))
+	var (
+		envs []*sgv1.RawEnvelope
+		keys [][]byte
+		idx  []int
+	)
+	for i, it := range items {
+		res := &sgv1.ItemResult{Index: int32(base + i)}
+		results[i] = res
+		var env *sgv1.RawEnvelope
+		var key []byte
+		switch x := it.GetItem().(type) {
+		case *sgv1.PublishItem_Event:
+			ev := x.Event
+			err := canonical.ValidateAt(ev, now)
+			if err == nil && ev.GetTenant() != "" && ev.GetTenant() != tenant {
+				err = &canonical.FieldError{Field: "tenant", Msg: "does not match the API key's tenant"}
+			}
+			if err != nil {
+				invalid(res, err)
+				continue
+			}
+			b, err := proto.Marshal(ev)
+			if err != nil {
+				invalid(res, err)
+				continue
+			}
+			env = s.envelope(tenant, sgv1.Source_SOURCE_GRPC, "application/protobuf", b, nil, "")
+			id := ev.GetEventId()
+			if id == "" {
+				id = env.GetEnvelopeId()
+			}
+			res.EventId = ev.GetEventId()
+			key = topics.Key(tenant, id)
+		case *sgv1.PublishItem_Raw:
+			src := x.Raw.GetSource()
+			if src == sgv1.Source_SOURCE_UNSPECIFIED || src == sgv1.Source_SOURCE_GRPC {
+				invalid(res, &canonical.FieldError{Field: "raw.source", Msg: "must name a provider source"})
+				continue
+			}
+			if len(x.Raw.GetPayload()) == 0 {
+				invalid(res, &canonical.FieldError{Field: "raw.payload", Msg: "empty"})
+				continue
+			}
+			env = s.envelope(tenant, src, x.Raw.GetContentType(), x.Raw.GetPayload(), nil, "")
+			if s.validate != nil {
+				if err := s.validate(env); err != nil {
+					invalid(res, err)
+					continue
+				}
+			}
+			key = topics.Key(tenant, env.GetEnvelopeId())
+		default:
+			invalid(res, &canonical.FieldError{Field: "item", Msg: "empty item"})
+			continue
+		}
+		res.EnvelopeId = env.GetEnvelopeId()
+		envs, keys, idx = append(envs, env), append(keys, key), append(idx, i)
+	}
+	if len(envs) == 0 {
+		return results
+	}
+	status := sgv1.ItemStatus_ITEM_STATUS_ACCEPTED
+	var errText string
+	if err := s.publish(ctx, envs, keys); err != nil {
+		status, errText = sgv1.ItemStatus_ITEM_STATUS_UNAVAILABLE, "not accepted: "+err.Error()
+	} else {
+		s.accepted.WithLabelValues("grpc", tenant).Add(float64(len(envs)))
+	}
+	for _, i := range idx {
+		results[i].Status = status
+		results[i].Error = errText
+		if status != sgv1.ItemStatus_ITEM_STATUS_ACCEPTED {
+			results[i].EnvelopeId = ""
+		}
+	}
+	return results
+}
+
+func invalid(res *sgv1.ItemResult, err error) {
+	res.Status = sgv1.ItemStatus_ITEM_STATUS_INVALID
+	res.Error = err.Error()
+	var fe *canonical.FieldError
+	if errors.As(err, &fe) {
+		res.Field = fe.Field
+	}
+}
