@@ -1,0 +1,5 @@
+package mail
+
+import "path/filepath"
+
+var samplesDir = filepath.Join("..", "..", "..", "..", "shared", "samples")
