@@ -64,7 +64,7 @@ func ev(typ sgv1.EventType, at time.Time, opts ...func(*sgv1.Event)) *sgv1.Event
 }
 
 func withProvider(p sgv1.Provider) func(*sgv1.Event) { return func(e *sgv1.Event) { e.Provider = p } }
-func withID(id string) func(*sgv1.Event)            { return func(e *sgv1.Event) { e.EventId = id } }
+func withID(id string) func(*sgv1.Event)             { return func(e *sgv1.Event) { e.EventId = id } }
 func withBounce(c sgv1.BounceClass, code int32) func(*sgv1.Event) {
 	return func(e *sgv1.Event) { e.Bounce = &sgv1.Bounce{Class: c, SmtpCode: code} }
 }

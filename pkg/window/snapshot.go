@@ -203,7 +203,7 @@ func (s *scopeState) snapshot(eval int64) *sgv1.WindowSnapshot {
 		m["postmaster_delivery_error_rate"] = 0
 		m["postmaster_age_hours"] = -1
 	}
-	maxProv, nTests := s.placementMaxProvider()
+	maxProv, nTests := s.placementMaxProvider(eval)
 	m["placement_spam_rate_max_provider"] = maxProv
 	m["placement_tests_recent"] = float64(nTests)
 	m["provider_concentration_7d"] = providerConcentration(&tot[w7d])

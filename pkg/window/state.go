@@ -16,7 +16,8 @@ const (
 	maxPlacementTests = 8
 	// recentPlacementTests is how many of the newest tests the scalar reads.
 	recentPlacementTests = 2
-	// placementTestMaxAge drops tests older than this before as_of.
+	// placementTestMaxAge is how old (before the evaluation time) a test
+	// may be and still be read.
 	placementTestMaxAge = 28 * dayNanos
 )
 
@@ -156,21 +157,11 @@ func (s *scopeState) add(t int64, d *delta) {
 	}
 }
 
-// prune drops tier slots and placement tests that no window at as_of (or
-// later) can read.
+// prune drops tier slots that no window at as_of (or later) can read.
 func (s *scopeState) prune() {
 	s.min.prune(floorDiv(s.asOf, minuteNanos) - minuteKeep + 1)
 	s.hour.prune(floorDiv(s.asOf, hourNanos) - hourKeep + 1)
 	s.day.prune(floorDiv(s.asOf, dayNanos) - dayKeep + 1)
-	k := 0
-	for _, pt := range s.tests {
-		if pt.at >= s.asOf-placementTestMaxAge {
-			s.tests[k] = pt
-			k++
-		}
-	}
-	clear(s.tests[k:])
-	s.tests = s.tests[:k]
 }
 
 // addTestResult adds n results (spam of them spam or missing) at provider
@@ -186,9 +177,6 @@ func (s *scopeState) addTestResult(id string, t int64, pp int, n, spam uint32) {
 			pt.spam[pp] = satAdd(pt.spam[pp], uint64(spam))
 			return
 		}
-	}
-	if t < s.asOf-placementTestMaxAge {
-		return
 	}
 	pt := placementTest{id: id, at: t}
 	pt.n[pp], pt.spam[pp] = n, spam
@@ -210,10 +198,15 @@ func sortTests(ts []placementTest) {
 }
 
 // placementMaxProvider returns the highest spam-or-missing share at one
-// provider over the newest recentPlacementTests tests, and how many tests
-// it read.
-func (s *scopeState) placementMaxProvider() (float64, int) {
-	ts := append([]placementTest(nil), s.tests...)
+// provider over the newest recentPlacementTests tests no older than
+// placementTestMaxAge before eval, and how many tests it read.
+func (s *scopeState) placementMaxProvider(eval int64) (float64, int) {
+	ts := make([]placementTest, 0, len(s.tests))
+	for _, pt := range s.tests {
+		if pt.at >= eval-placementTestMaxAge {
+			ts = append(ts, pt)
+		}
+	}
 	sortTests(ts)
 	if len(ts) > recentPlacementTests {
 		ts = ts[:recentPlacementTests]

@@ -414,24 +414,24 @@ func TestBaselinesAndChanges(t *testing.T) {
 	sent7 := 31.0 + 20 + 50
 	prev7 := 35.0
 	wantMetrics(t, s, map[string]float64{
-		"sent_24h":                   31,
-		"sent_prev_24h":              20,
-		"sent_dod_change":            (31.0 - 20) / 20,
-		"sent_7d":                    sent7,
-		"sent_prev_7d":               prev7,
-		"sent_wow_change":            (sent7 - prev7) / prev7,
-		"sent_avg_7d":                (20.0 + 50 + 5) / 7,
-		"sent_avg_28d":               (20.0 + 50 + 35 + 14 + 100) / 28,
-		"sent_28d":                   31 + 20 + 50 + 35 + 14,
-		"complaint_rate_24h":         0.02,
-		"complaint_rate_prev_24h":    0.01,
-		"complaint_rate_dod_change":  1,
-		"complaint_rate_7d":          4.0 / 400,
-		"complaint_rate_prev_7d":     1.0 / 400,
-		"complaint_rate_wow_change":  3,
-		"complaints_avg_7d":          2.0 / 7,
-		"delivered_dod_change":       0,
-		"hard_bounces_dod_change":    0, // 0 when yesterday is 0
+		"sent_24h":                    31,
+		"sent_prev_24h":               20,
+		"sent_dod_change":             (31.0 - 20) / 20,
+		"sent_7d":                     sent7,
+		"sent_prev_7d":                prev7,
+		"sent_wow_change":             (sent7 - prev7) / prev7,
+		"sent_avg_7d":                 (20.0 + 50 + 5) / 7,
+		"sent_avg_28d":                (20.0 + 50 + 35 + 14 + 100) / 28,
+		"sent_28d":                    31 + 20 + 50 + 35 + 14,
+		"complaint_rate_24h":          0.02,
+		"complaint_rate_prev_24h":     0.01,
+		"complaint_rate_dod_change":   1,
+		"complaint_rate_7d":           4.0 / 400,
+		"complaint_rate_prev_7d":      1.0 / 400,
+		"complaint_rate_wow_change":   3,
+		"complaints_avg_7d":           2.0 / 7,
+		"delivered_dod_change":        0,
+		"hard_bounces_dod_change":     0, // 0 when yesterday is 0
 		"hard_bounce_rate_wow_change": 0,
 	})
 }
