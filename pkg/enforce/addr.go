@@ -3,6 +3,7 @@ package enforce
 import (
 	"strings"
 
+	"github.com/sendguard/sendguard/pkg/classify"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -72,49 +73,6 @@ func localPart(addr string) string {
 	return addr[:i]
 }
 
-// consumerDomains maps the common consumer mailbox domains to their provider.
-// A domain listed here is never an account (company) domain.
-var consumerDomains = map[string]sgv1.Provider{
-	"gmail.com": sgv1.Provider_PROVIDER_GMAIL, "googlemail.com": sgv1.Provider_PROVIDER_GMAIL,
-	"outlook.com": sgv1.Provider_PROVIDER_MICROSOFT, "hotmail.com": sgv1.Provider_PROVIDER_MICROSOFT,
-	"live.com": sgv1.Provider_PROVIDER_MICROSOFT, "msn.com": sgv1.Provider_PROVIDER_MICROSOFT,
-	"hotmail.co.uk": sgv1.Provider_PROVIDER_MICROSOFT, "hotmail.fr": sgv1.Provider_PROVIDER_MICROSOFT,
-	"outlook.fr": sgv1.Provider_PROVIDER_MICROSOFT, "live.co.uk": sgv1.Provider_PROVIDER_MICROSOFT,
-	"outlook.de": sgv1.Provider_PROVIDER_MICROSOFT, "hotmail.de": sgv1.Provider_PROVIDER_MICROSOFT,
-	"yahoo.com": sgv1.Provider_PROVIDER_YAHOO, "yahoo.co.uk": sgv1.Provider_PROVIDER_YAHOO,
-	"yahoo.fr": sgv1.Provider_PROVIDER_YAHOO, "yahoo.de": sgv1.Provider_PROVIDER_YAHOO,
-	"ymail.com": sgv1.Provider_PROVIDER_YAHOO, "rocketmail.com": sgv1.Provider_PROVIDER_YAHOO,
-	"aol.com":    sgv1.Provider_PROVIDER_YAHOO,
-	"icloud.com": sgv1.Provider_PROVIDER_APPLE, "me.com": sgv1.Provider_PROVIDER_APPLE,
-	"mac.com": sgv1.Provider_PROVIDER_APPLE,
-	"gmx.com": sgv1.Provider_PROVIDER_OTHER, "gmx.de": sgv1.Provider_PROVIDER_OTHER,
-	"gmx.net": sgv1.Provider_PROVIDER_OTHER, "web.de": sgv1.Provider_PROVIDER_OTHER,
-	"mail.com": sgv1.Provider_PROVIDER_OTHER, "proton.me": sgv1.Provider_PROVIDER_OTHER,
-	"protonmail.com": sgv1.Provider_PROVIDER_OTHER, "yandex.ru": sgv1.Provider_PROVIDER_OTHER,
-	"yandex.com": sgv1.Provider_PROVIDER_OTHER, "mail.ru": sgv1.Provider_PROVIDER_OTHER,
-	"qq.com": sgv1.Provider_PROVIDER_OTHER, "163.com": sgv1.Provider_PROVIDER_OTHER,
-	"126.com": sgv1.Provider_PROVIDER_OTHER, "zoho.com": sgv1.Provider_PROVIDER_OTHER,
-	"fastmail.com": sgv1.Provider_PROVIDER_OTHER, "hey.com": sgv1.Provider_PROVIDER_OTHER,
-	"comcast.net": sgv1.Provider_PROVIDER_OTHER, "att.net": sgv1.Provider_PROVIDER_OTHER,
-	"verizon.net": sgv1.Provider_PROVIDER_OTHER, "t-online.de": sgv1.Provider_PROVIDER_OTHER,
-	"orange.fr": sgv1.Provider_PROVIDER_OTHER, "free.fr": sgv1.Provider_PROVIDER_OTHER,
-	"libero.it": sgv1.Provider_PROVIDER_OTHER, "seznam.cz": sgv1.Provider_PROVIDER_OTHER,
-	"naver.com": sgv1.Provider_PROVIDER_OTHER,
-}
-
-// providerOf returns the mailbox provider of a recipient domain: the consumer
-// domains above, PROVIDER_OTHER for any other domain (a company domain's
-// hosting is not knowable without DNS), PROVIDER_UNSPECIFIED for "".
-func providerOf(domain string) sgv1.Provider {
-	if domain == "" {
-		return sgv1.Provider_PROVIDER_UNSPECIFIED
-	}
-	if p, ok := consumerDomains[domain]; ok {
-		return p
-	}
-	return sgv1.Provider_PROVIDER_OTHER
-}
-
 var providerWords = [...]string{
 	sgv1.Provider_PROVIDER_UNSPECIFIED: "",
 	sgv1.Provider_PROVIDER_GMAIL:       "gmail",
@@ -131,29 +89,38 @@ func providerWord(p sgv1.Provider) string {
 	return providerWords[p]
 }
 
-// accountOf returns the account (company) of a recipient domain: the domain
-// itself unless it is a consumer mailbox domain, in which case "".
-func accountOf(domain string) string {
-	if _, ok := consumerDomains[domain]; ok {
-		return ""
+// domainInfo is what Check derives from a recipient domain.
+type domainInfo struct {
+	provider string // provider word
+	account  string // "" for consumer mailbox domains
+}
+
+// maxDomainCache bounds the recipient-domain cache; past it, domains are
+// classified on every check instead of cached.
+const maxDomainCache = 1 << 18
+
+// recipientDomain returns the provider word and account of a recipient
+// domain, as pkg/classify derives them for events (so a suppression keyed by
+// an event's account matches the check), through a bounded cache.
+func (s *State) recipientDomain(domain string) domainInfo {
+	if v, ok := s.domains.Load(domain); ok {
+		return v.(domainInfo)
 	}
-	return domain
+	di := domainInfo{provider: providerWord(classify.Provider(domain)), account: classify.Account(domain)}
+	if s.domainCount.Load() < maxDomainCache {
+		if _, loaded := s.domains.LoadOrStore(domain, di); !loaded {
+			s.domainCount.Add(1)
+		}
+	}
+	return di
 }
 
-// roleLocalParts are mailbox names of shared role accounts.
-var roleLocalParts = map[string]bool{
-	"info": true, "support": true, "admin": true, "sales": true, "contact": true,
-	"hello": true, "office": true, "help": true, "billing": true, "marketing": true,
-	"team": true, "jobs": true, "careers": true, "hr": true, "postmaster": true,
-	"abuse": true, "noreply": true, "no-reply": true, "webmaster": true, "press": true,
-	"media": true, "enquiries": true, "inquiries": true, "feedback": true,
-	"service": true, "accounts": true, "finance": true, "legal": true, "privacy": true,
-}
+// accountOf returns the account (company) of a recipient domain, "" for a
+// consumer mailbox domain.
+func accountOf(domain string) string { return classify.Account(domain) }
 
-// isRoleAddress reports whether addr's local part names a role account.
-func isRoleAddress(addr string) bool {
-	return roleLocalParts[localPart(addr)]
-}
+// isRoleAddress reports whether addr is a role mailbox (info@, sales@ …).
+func isRoleAddress(addr string) bool { return classify.IsRoleAccount(addr) }
 
 // normTarget canonicalises a scope target: addresses, domains and providers
 // are case-insensitive; campaign, variant, segment and list source ids are

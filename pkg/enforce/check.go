@@ -41,7 +41,8 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 	}
 	sdom := domainOf(sender)
 	rdom := domainOf(recipient)
-	prov := providerWord(providerOf(rdom))
+	di := s.recipientDomain(rdom)
+	prov := di.provider
 	t := s.tenantFor(tenantName, true)
 
 	var deny []*sgv1.Reason
@@ -76,7 +77,7 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 	if t.perLevel[sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER] > 0 && sdom != "" && prov != "" {
 		probe(sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER, sdom+"|"+prov)
 	}
-	probe(sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, accountOf(rdom))
+	probe(sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, di.account)
 	probe(sgv1.ScopeLevel_SCOPE_LEVEL_RECIPIENT, recipient)
 	w = t.warmups[sender]
 	t.mu.RUnlock()
@@ -105,6 +106,9 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 			took[ntook] = g
 			ntook++
 			continue
+		}
+		if !g.until.IsZero() {
+			wt = min(wt, g.until.Sub(now)) // the throttle ends sooner
 		}
 		wait = max(wait, wt)
 		r := reasonOf(g.cmd, g.until, "throttled")

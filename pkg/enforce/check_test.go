@@ -401,3 +401,57 @@ func TestCheckInvalidAndBatch(t *testing.T) {
 		t.Errorf("batch = %v", out)
 	}
 }
+
+func TestReissuedThrottleKeepsCounters(t *testing.T) {
+	tests := []struct {
+		name  string
+		set   func(c *sgv1.ControlCommand)
+		level sgv1.ScopeLevel
+		tgt   string
+	}{
+		{"daily cap at provider level", func(c *sgv1.ControlCommand) { c.DailyCap = 10 }, lProvider, "gmail"},
+		{"ratio at domain_provider level", func(c *sgv1.ControlCommand) {
+			c.CapRatio = 0.5
+			c.Explanation = &sgv1.Explanation{SampleSize: 20}
+		}, lDomProv, "acme.io|gmail"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestState(nil)
+			r := req("ann@acme.io", "bob@gmail.com")
+			for round := range 3 {
+				c := command("t1", tc.level, tc.tgt, aThrottle, "r", time.Time{})
+				tc.set(c)
+				mustApply(t, s, c)
+				want := allow
+				if round > 0 {
+					want = defer_
+				}
+				got := s.Check("t1", &sgv1.CheckRequest{Sender: r.Sender, Recipient: r.Recipient, Count: 10}, t0)
+				wantVerdict(t, got, want)
+			}
+		})
+	}
+}
+
+func TestDeferRetryAfterStopsAtThrottleEnd(t *testing.T) {
+	s, _ := newTestState(nil)
+	c := command("t1", lCampaign, "c1", aThrottle, "r", t0.Add(2*time.Hour))
+	c.DailyCap = 1
+	mustApply(t, s, c)
+	r := req("ann@acme.io", "bob@gmail.com")
+	wantVerdict(t, s.Check("t1", r, t0), allow)
+	got := s.Check("t1", r, t0)
+	wantVerdict(t, got, defer_)
+	if d := got.RetryAfter.AsDuration(); d != 2*time.Hour {
+		t.Errorf("retry_after = %v, want 2h (the throttle's until)", d)
+	}
+	wantVerdict(t, s.Check("t1", r, t0.Add(2*time.Hour)), allow)
+}
+
+func TestTenantLevelTargetIsTheTenant(t *testing.T) {
+	s, _ := newTestState(nil)
+	mustApply(t, s, command("A", lTenant, "B", aPause, RuleManual, time.Time{}))
+	wantVerdict(t, s.Check("A", req("a@b.io", "c@d.io"), t0), deny)
+	wantVerdict(t, s.Check("B", req("a@b.io", "c@d.io"), t0), allow)
+}

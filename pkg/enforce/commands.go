@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sendguard/sendguard/pkg/classify"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -137,7 +138,7 @@ func (s *State) FromEvent(ev *sgv1.Event) []*sgv1.ControlCommand {
 		rdom = domainOf(recipient)
 	}
 	account := strings.ToLower(ev.GetAccount())
-	if account == "" || account == rdom {
+	if account == "" || classify.IsConsumerDomain(account) {
 		account = accountOf(rdom)
 	}
 	eid := ev.GetEventId()

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
@@ -170,6 +171,9 @@ type State struct {
 
 	mu      sync.RWMutex
 	tenants map[string]*tenant
+
+	domains     sync.Map // recipient domain → domainInfo
+	domainCount atomic.Int64
 
 	seenMu   sync.Mutex
 	seen     map[string]struct{}
@@ -444,8 +448,8 @@ func commandScope(cmd *sgv1.ControlCommand) (scopeKey, string, bool) {
 		return scopeKey{}, "", false
 	}
 	target := normTarget(l, sc.GetTarget())
-	if l == sgv1.ScopeLevel_SCOPE_LEVEL_TENANT && target == "" {
-		target = tn
+	if l == sgv1.ScopeLevel_SCOPE_LEVEL_TENANT {
+		target = tn // a tenant-level scope is the command's own tenant
 	}
 	if target == "" {
 		return scopeKey{}, "", false
@@ -488,6 +492,9 @@ func (s *State) apply(cmd *sgv1.ControlCommand, tn string, k scopeKey) bool {
 		}
 		g := &gate{cmd: stored(cmd, tn, k), until: untilOf(cmd), lim: s.newLimiter(t, cmd, k)}
 		t.mu.Lock()
+		if old := t.gates[k]; old != nil && old.lim != nil && old.live(s.cfg.Clock()) {
+			g.lim.inherit(old.lim, s.cfg.Clock())
+		}
 		t.setGate(k, g)
 		t.mu.Unlock()
 		return true
@@ -660,6 +667,24 @@ func (l *limiter) reserve(n int64, now time.Time, spill time.Duration) (bool, ti
 		l.tokens -= float64(n)
 	}
 	return true, 0
+}
+
+// inherit carries over what the throttle l replaces had already admitted,
+// so a throttle re-issued by a rule that keeps firing does not hand out its
+// allowance again: today's daily count, and the bucket's consumed tokens.
+func (l *limiter) inherit(old *limiter, now time.Time) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	if l.dailyCap > 0 && old.dailyCap > 0 && old.day == l.day {
+		l.used = max(l.used, old.used)
+	}
+	if l.rate > 0 && old.rate > 0 {
+		tokens := old.tokens
+		if el := now.Sub(old.last).Seconds(); el > 0 {
+			tokens = math.Min(old.burst, tokens+el*old.rate)
+		}
+		l.tokens = math.Min(l.tokens, math.Max(0, l.burst-(old.burst-tokens)))
+	}
 }
 
 // release returns n units taken by reserve.
