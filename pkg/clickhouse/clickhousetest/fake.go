@@ -17,7 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 )
 
-// Query is one Exec, Query, QueryRow, Select or PrepareBatch call.
+// Query is one Exec, Query, QueryRow or PrepareBatch call.
 type Query struct {
 	Method string
 	SQL    string
@@ -39,7 +39,7 @@ type Conn struct {
 
 	// Version is what ServerVersion returns; default 18.16.1.
 	Version proto.Version
-	// OnQuery answers Query, QueryRow and Select: rows of values whose
+	// OnQuery answers Query and QueryRow: rows of values whose
 	// types must be assignable (or convertible) to the Scan destinations.
 	// Default: no rows.
 	OnQuery func(query string, args []any) ([][]any, error)
@@ -177,35 +177,6 @@ func (c *Conn) QueryRow(ctx context.Context, query string, args ...any) driver.R
 		return &row{err: sql.ErrNoRows}
 	}
 	return &row{values: rows[0]}
-}
-
-// Select records the query and appends OnQuery's single-column rows to
-// dest, a pointer to a slice.
-func (c *Conn) Select(ctx context.Context, dest any, query string, args ...any) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.record("Select", query, args)
-	rows, err := c.answer(query, args)
-	if err != nil {
-		return err
-	}
-	dv := reflect.ValueOf(dest)
-	if dv.Kind() != reflect.Pointer || dv.Elem().Kind() != reflect.Slice {
-		return fmt.Errorf("clickhousetest: Select dest must be a pointer to a slice, got %T", dest)
-	}
-	sl := dv.Elem()
-	for _, r := range rows {
-		if len(r) != 1 {
-			return fmt.Errorf("clickhousetest: Select supports single-column rows, got %d columns", len(r))
-		}
-		v := reflect.New(sl.Type().Elem())
-		if err := assign(v.Interface(), r[0]); err != nil {
-			return err
-		}
-		sl.Set(reflect.Append(sl, v.Elem()))
-	}
-	return nil
 }
 
 // PrepareBatch records the statement and returns a Batch that buffers rows
