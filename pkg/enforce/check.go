@@ -96,7 +96,7 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 	}
 
 	// Reserve every limit; on any failure give back what was taken.
-	var defer_ []*sgv1.Reason
+	var deferred []*sgv1.Reason
 	var wait time.Duration
 	var took [8]*gate
 	ntook := 0
@@ -113,7 +113,7 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 		wait = max(wait, wt)
 		r := reasonOf(g.cmd, g.until, "throttled")
 		r.Detail = throttleDetail(g)
-		defer_ = append(defer_, r)
+		deferred = append(deferred, r)
 	}
 	d := dayOf(now)
 	senderVol := t.volumeFor(s, scopeKey{sgv1.ScopeLevel_SCOPE_LEVEL_SENDER, sender}, true)
@@ -134,7 +134,7 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 			wt = s.cfg.SpillRetry
 		}
 		wait = max(wait, wt)
-		defer_ = append(defer_, &sgv1.Reason{
+		deferred = append(deferred, &sgv1.Reason{
 			Rule: RuleWarmup, Level: "sender", Target: sender, Action: sgv1.Action_ACTION_THROTTLE,
 			Until:  timestamppb.New(dayStart(s.warmupEnd(w.start))),
 			Detail: fmt.Sprintf("warm-up day %d: daily cap %d reached", d-w.start+1, wcap),
@@ -146,14 +146,14 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 		freqOK, wt = t.reserveFreq(s, recipient, n, now)
 		if !freqOK {
 			wait = max(wait, wt)
-			defer_ = append(defer_, &sgv1.Reason{
+			deferred = append(deferred, &sgv1.Reason{
 				Rule: RuleFrequencyCap, Level: "recipient", Target: recipient, Action: sgv1.Action_ACTION_THROTTLE,
 				Detail: fmt.Sprintf("frequency cap: %d messages per %s per recipient", s.cfg.FrequencyCap, s.cfg.FrequencyWindow),
 			})
 		}
 	}
 
-	if len(defer_) > 0 || req.GetDryRun() {
+	if len(deferred) > 0 || req.GetDryRun() {
 		for _, g := range took[:ntook] {
 			g.lim.release(n, now)
 		}
@@ -163,9 +163,9 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 		if freqOK && s.cfg.FrequencyCap > 0 {
 			t.releaseFreq(s, recipient, n, now)
 		}
-		if len(defer_) > 0 {
+		if len(deferred) > 0 {
 			return &sgv1.CheckResponse{
-				Verdict: sgv1.Verdict_VERDICT_DEFER, Reasons: defer_, RetryAfter: durationpb.New(wait),
+				Verdict: sgv1.Verdict_VERDICT_DEFER, Reasons: deferred, RetryAfter: durationpb.New(wait),
 			}
 		}
 		return &sgv1.CheckResponse{Verdict: sgv1.Verdict_VERDICT_ALLOW}

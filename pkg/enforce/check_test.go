@@ -26,7 +26,7 @@ const (
 
 	allow  = sgv1.Verdict_VERDICT_ALLOW
 	deny   = sgv1.Verdict_VERDICT_DENY
-	defer_ = sgv1.Verdict_VERDICT_DEFER
+	deferV = sgv1.Verdict_VERDICT_DEFER
 )
 
 func TestCheckDeniesEachPausedLevel(t *testing.T) {
@@ -186,7 +186,7 @@ func TestDailyCapThrottle(t *testing.T) {
 	}
 	now := t0.Add(10 * time.Minute)
 	got := s.Check("t1", r, now)
-	wantVerdict(t, got, defer_)
+	wantVerdict(t, got, deferV)
 	if want := 13*time.Hour + 50*time.Minute; got.RetryAfter.AsDuration() != want {
 		t.Errorf("retry_after = %v, want %v (next UTC day)", got.RetryAfter.AsDuration(), want)
 	}
@@ -206,7 +206,7 @@ func TestDailyCapCountsVolumeSentBeforeTheThrottle(t *testing.T) {
 	c.DailyCap = 5
 	mustApply(t, s, c)
 	wantVerdict(t, s.Check("t1", r, t0), allow)
-	wantVerdict(t, s.Check("t1", r, t0), defer_)
+	wantVerdict(t, s.Check("t1", r, t0), deferV)
 }
 
 func TestRatioThrottleTokenBucket(t *testing.T) {
@@ -220,12 +220,12 @@ func TestRatioThrottleTokenBucket(t *testing.T) {
 	wantVerdict(t, s.Check("t1", r, t0), allow)
 	one := req("ann@acme.io", "bob@gmail.com")
 	got := s.Check("t1", one, t0)
-	wantVerdict(t, got, defer_)
+	wantVerdict(t, got, deferV)
 	// One token refills every 86400/500 = 172.8 s.
 	if d := got.RetryAfter.AsDuration(); d != 172800*time.Millisecond {
 		t.Errorf("retry_after = %v, want 2m52.8s", d)
 	}
-	wantVerdict(t, s.Check("t1", one, t0.Add(172*time.Second)), defer_)
+	wantVerdict(t, s.Check("t1", one, t0.Add(172*time.Second)), deferV)
 	wantVerdict(t, s.Check("t1", one, t0.Add(173*time.Second)), allow)
 	// After the throttle's until the scope is free again.
 	big := &sgv1.CheckRequest{Sender: "ann@acme.io", Recipient: "x@y.com", Count: 5000}
@@ -251,7 +251,7 @@ func TestRatioThrottleBaselineFallbacks(t *testing.T) {
 			r := &sgv1.CheckRequest{Sender: "a@acme.io", Recipient: "b@x.com", Campaign: "c1", Count: int32(tc.want)}
 			wantVerdict(t, s.Check("t1", r, t0), allow)
 			r.Count = 1
-			wantVerdict(t, s.Check("t1", r, t0), defer_)
+			wantVerdict(t, s.Check("t1", r, t0), deferV)
 		})
 	}
 }
@@ -278,7 +278,7 @@ func TestWarmupSchedule(t *testing.T) {
 			wantVerdict(t, s.Check("t1", r, t0), allow)
 			r.Count = 1
 			got := s.Check("t1", r, t0)
-			wantVerdict(t, got, defer_)
+			wantVerdict(t, got, deferV)
 			if d := got.RetryAfter.AsDuration(); d != 14*time.Hour {
 				t.Errorf("retry_after = %v, want 14h (next UTC day)", d)
 			}
@@ -294,7 +294,7 @@ func TestAutoWarmupAndHold(t *testing.T) {
 	r := &sgv1.CheckRequest{Sender: "new@acme.io", Recipient: "b@x.com", Count: 20}
 	wantVerdict(t, s.Check("t1", r, t0), allow)
 	r.Count = 1
-	wantVerdict(t, s.Check("t1", r, t0), defer_)
+	wantVerdict(t, s.Check("t1", r, t0), deferV)
 	p := s.DrainPending()
 	if len(p) != 1 || p[0].Rule != RuleWarmup || p[0].Scope.Target != "new@acme.io" {
 		t.Fatalf("pending = %v", p)
@@ -326,7 +326,7 @@ func TestAutoWarmupAndHold(t *testing.T) {
 	r.Count = 66
 	wantVerdict(t, s.Check("t1", r, day12), allow)
 	r.Count = 1
-	wantVerdict(t, s.Check("t1", r, day12), defer_)
+	wantVerdict(t, s.Check("t1", r, day12), deferV)
 	// Established sender: a warm-up record from long ago caps nothing.
 	mustApply(t, s, WarmupCommand("t1", "old@acme.io", t0.Add(-400*24*time.Hour)))
 	wantVerdict(t, s.Check("t1", &sgv1.CheckRequest{Sender: "old@acme.io", Recipient: "b@x.com", Count: 5000}, t0), allow)
@@ -348,16 +348,16 @@ func TestFrequencyCap(t *testing.T) {
 		{0, "ann@acme.io", "c1", allow, 0},
 		{24 * time.Hour, "joe@acme.io", "c2", allow, 0},
 		{48 * time.Hour, "ann@other.io", "c3", allow, 0},
-		{72 * time.Hour, "ann@acme.io", "c4", defer_, 4 * 24 * time.Hour},
+		{72 * time.Hour, "ann@acme.io", "c4", deferV, 4 * 24 * time.Hour},
 		{7 * 24 * time.Hour, "ann@acme.io", "c4", allow, 0},
-		{7*24*time.Hour + time.Minute, "ann@acme.io", "c5", defer_, 24*time.Hour - time.Minute},
+		{7*24*time.Hour + time.Minute, "ann@acme.io", "c5", deferV, 24*time.Hour - time.Minute},
 	}
 	for i, st := range send {
 		got := s.Check("t1", &sgv1.CheckRequest{Sender: st.sender, Recipient: rc, Campaign: st.campaign}, t0.Add(st.at))
 		if got.Verdict != st.want {
 			t.Fatalf("send %d: verdict %v, want %v", i, got.Verdict, st.want)
 		}
-		if st.want == defer_ {
+		if st.want == deferV {
 			if d := got.RetryAfter.AsDuration(); d != st.retry {
 				t.Errorf("send %d: retry_after %v, want %v", i, d, st.retry)
 			}
@@ -381,10 +381,10 @@ func TestDryRunAndRollback(t *testing.T) {
 	}
 	wantVerdict(t, s.Check("t1", req("ann@acme.io", "a@x.com"), t0), allow)
 	// The frequency cap defers this one; the daily cap must not be spent by it.
-	wantVerdict(t, s.Check("t1", req("ann@acme.io", "a@x.com"), t0), defer_)
+	wantVerdict(t, s.Check("t1", req("ann@acme.io", "a@x.com"), t0), deferV)
 	wantVerdict(t, s.Check("t1", req("ann@acme.io", "b@x.com"), t0), allow)
 	got := s.Check("t1", req("ann@acme.io", "c@x.com"), t0)
-	wantVerdict(t, got, defer_)
+	wantVerdict(t, got, deferV)
 	if len(got.Reasons) != 1 || got.Reasons[0].Rule != "r" {
 		t.Errorf("reasons = %v", got.Reasons)
 	}
@@ -425,7 +425,7 @@ func TestReissuedThrottleKeepsCounters(t *testing.T) {
 				mustApply(t, s, c)
 				want := allow
 				if round > 0 {
-					want = defer_
+					want = deferV
 				}
 				got := s.Check("t1", &sgv1.CheckRequest{Sender: r.Sender, Recipient: r.Recipient, Count: 10}, t0)
 				wantVerdict(t, got, want)
@@ -442,7 +442,7 @@ func TestDeferRetryAfterStopsAtThrottleEnd(t *testing.T) {
 	r := req("ann@acme.io", "bob@gmail.com")
 	wantVerdict(t, s.Check("t1", r, t0), allow)
 	got := s.Check("t1", r, t0)
-	wantVerdict(t, got, defer_)
+	wantVerdict(t, got, deferV)
 	if d := got.RetryAfter.AsDuration(); d != 2*time.Hour {
 		t.Errorf("retry_after = %v, want 2h (the throttle's until)", d)
 	}

@@ -113,7 +113,7 @@ func TestSenderAffinityHoldsWholeWarmup(t *testing.T) {
 	wantVerdict(t, s.Check("t1", r, t0), allow)
 	split, _ := newTestState(func(c *Config) { c.Instances, c.Index = 4, 1 })
 	mustApply(t, split, WarmupCommand("t1", "new@acme.io", t0))
-	wantVerdict(t, split.Check("t1", r, t0), defer_)
+	wantVerdict(t, split.Check("t1", r, t0), deferV)
 	r.Count = 5
 	wantVerdict(t, split.Check("t1", r, t0), allow)
 }
