@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/classify"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
@@ -52,7 +53,19 @@ type dsnRecipient struct {
 // event_id is canonical.EventID("dsn", message-id, recipient, type), with a
 // payload digest in place of a missing Message-ID. Errors are *ParseError.
 func ParseDSN(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
-	opts = opts.withDefaults()
+	return parseDSN(env, opts.withDefaults(), 0)
+}
+
+// isReport reports whether h is the header of a delivery-status report.
+func isReport(h *textproto.Header) bool {
+	if h == nil {
+		return false
+	}
+	ct := strings.ToLower(h.Get("Content-Type"))
+	return strings.Contains(ct, "multipart/report") && strings.Contains(ct, "delivery-status")
+}
+
+func parseDSN(env *sgv1.RawEnvelope, opts Options, depth int) ([]*sgv1.Event, error) {
 	raw := env.GetPayload()
 	if len(raw) == 0 {
 		return nil, &ParseError{Format: "dsn", Reason: "empty payload"}
@@ -90,14 +103,19 @@ func ParseDSN(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
 		if isAutoReply(pm) {
 			return autoReplyEvents(env, pm, opts, payloadKey)
 		}
+		if depth == 0 && isReport(pm.original) {
+			// A bounce of a bounce: the returned message is itself a DSN
+			// (a notification that could not be delivered to its sender).
+			inner := proto.CloneOf(env)
+			inner.Payload = pm.origRaw
+			if evs, err := parseDSN(inner, opts, depth+1); err == nil {
+				return evs, nil
+			}
+		}
 		rcpts = textRecipients(pm)
 	}
-	if !hasRecipients(rcpts) {
-		if len(pm.reports) > 0 {
-			return nil, &ParseError{Format: "dsn", Reason: "delivery-status part names no recipient"}
-		}
-		return nil, &ParseError{Format: "dsn", Reason: "no delivery-status part and no recognisable bounce text"}
-	}
+
+	fillDiagnosticsFromText(pm, rcpts)
 
 	orig := pm.origHeaders()
 	attr := attributionFrom(orig, opts)
@@ -106,8 +124,14 @@ func ParseDSN(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
 		attr.sender = firstAddress(pm.header.Get("To"))
 	}
 	bounceDate := headerDate(pm.header.Get("Date"))
-
 	fillMissingRecipient(rcpts, attr.to)
+	if !hasRecipients(rcpts) {
+		if len(pm.reports) > 0 {
+			return nil, &ParseError{Format: "dsn", Reason: "delivery-status part names no recipient"}
+		}
+		return nil, &ParseError{Format: "dsn", Reason: "no delivery-status part and no recognisable bounce text"}
+	}
+
 	events := make([]*sgv1.Event, 0, len(rcpts))
 	seen := map[string]bool{}
 	for _, r := range rcpts {
@@ -137,6 +161,33 @@ func ParseDSN(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
 		return nil, &ParseError{Format: "dsn", Reason: "no recipient address could be read"}
 	}
 	return events, nil
+}
+
+// fillDiagnosticsFromText gives delivery-status recipients without a
+// Diagnostic-Code the diagnostic the human-readable part has for them
+// (Sendmail's transcript, Gmail's "Technical details").
+func fillDiagnosticsFromText(pm *parsedMessage, rcpts []dsnRecipient) {
+	missing := false
+	for _, r := range rcpts {
+		if r.diagnostic == "" && !r.fromText {
+			missing = true
+		}
+	}
+	if !missing {
+		return
+	}
+	texts := textRecipients(pm)
+	for i := range rcpts {
+		if rcpts[i].diagnostic != "" || rcpts[i].fromText {
+			continue
+		}
+		for _, t := range texts {
+			if (t.recipient == rcpts[i].recipient || len(texts) == 1) && hasEvidence(t.diagnostic) {
+				rcpts[i].diagnostic = t.diagnostic
+				break
+			}
+		}
+	}
 }
 
 func hasRecipients(rs []dsnRecipient) bool {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 
@@ -105,6 +106,7 @@ type parsedMessage struct {
 	feedback  [][]byte // message/feedback-report bodies
 	original  *textproto.Header
 	origBody  []byte
+	origRaw   []byte   // the whole first message/rfc822 part
 	texts     []string // text/plain parts, decoded
 	htmls     []string // text/html parts, tags stripped
 	topIsText bool
@@ -126,7 +128,76 @@ func readMessage(raw []byte) (*parsedMessage, error) {
 	mt, _, _ := ent.Header.ContentType()
 	pm.topIsText = mt == "" || strings.HasPrefix(mt, "text/")
 	pm.walk(ent, 0)
+	if len(pm.texts)+len(pm.htmls)+len(pm.reports)+len(pm.feedback) == 0 {
+		// Broken MIME (a boundary that does not match the header, an
+		// unfolded parameter line): go-message gave up on the parts, so
+		// split the body at boundary-like lines and read each chunk.
+		pm.lenientParts(raw)
+	}
 	return pm, nil
+}
+
+var boundaryLineRe = regexp.MustCompile(`(?m)^--[^\s]{4,}[ \t]*\r?$`)
+
+// lenientParts splits the body of raw at lines that look like MIME
+// boundaries ("--" and a token) and dispatches each chunk by its own
+// Content-Type, as walk does for well-formed messages. A chunk without a
+// header block is text.
+func (pm *parsedMessage) lenientParts(raw []byte) {
+	body := raw
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		body = raw[i+2:]
+	}
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 && i+4 < len(raw) && len(raw)-(i+4) > len(body) {
+		body = raw[i+4:]
+	}
+	locs := boundaryLineRe.FindAllIndex(body, -1)
+	if len(locs) == 0 {
+		pm.texts = append(pm.texts, string(body))
+		return
+	}
+	var chunks [][]byte
+	prev := 0
+	for _, l := range locs {
+		chunks = append(chunks, body[prev:l[0]])
+		prev = l[1]
+	}
+	chunks = append(chunks, body[prev:])
+	for i, c := range chunks {
+		if i == 0 {
+			continue // preamble
+		}
+		t := bytes.TrimLeft(c, "\r\n")
+		mt := "text/plain"
+		content := c
+		if h, rest, ok := readHeaderBlock(t); ok && (h.Has("Content-Type") || h.Has("Content-Transfer-Encoding") || h.Has("Content-Description") || h.Has("Content-Disposition")) {
+			if v := strings.ToLower(h.Get("Content-Type")); v != "" {
+				mt = strings.TrimSpace(strings.SplitN(v, ";", 2)[0])
+			}
+			content = rest
+		}
+		switch mt {
+		case "message/delivery-status", "message/global-delivery-status":
+			pm.reports = append(pm.reports, content)
+		case "message/feedback-report":
+			pm.feedback = append(pm.feedback, content)
+		case "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers", "message/global-headers":
+			if pm.original == nil {
+				if h, rest, ok := readHeaderBlock(content); ok {
+					pm.original, pm.origBody, pm.origRaw = h, rest, content
+				}
+			}
+		case "text/html":
+			pm.htmls = append(pm.htmls, stripHTML(string(content)))
+		default:
+			if strings.HasPrefix(mt, "text/") && len(bytes.TrimSpace(content)) > 0 {
+				pm.texts = append(pm.texts, string(content))
+			}
+		}
+	}
+	if len(pm.texts)+len(pm.htmls)+len(pm.reports)+len(pm.feedback) == 0 {
+		pm.texts = append(pm.texts, string(body))
+	}
 }
 
 func (pm *parsedMessage) walk(e *message.Entity, depth int) {
@@ -155,14 +226,38 @@ func (pm *parsedMessage) walk(e *message.Entity, depth int) {
 	case "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers", "message/global-headers", "message/partial":
 		if pm.original == nil {
 			if h, rest, ok := readHeaderBlock(body); ok {
-				pm.original, pm.origBody = h, rest
+				pm.original, pm.origBody, pm.origRaw = h, rest, body
 			}
 		}
 	case "text/plain":
 		pm.texts = append(pm.texts, string(body))
+		// A DSN sent without a multipart Content-Type (old Sendmail) still
+		// carries its delivery-status block as text.
+		if len(pm.reports) == 0 {
+			if rep := embeddedStatus(body); rep != nil {
+				pm.reports = append(pm.reports, rep)
+			}
+		}
 	case "text/html":
 		pm.htmls = append(pm.htmls, stripHTML(string(body)))
 	}
+}
+
+var embeddedStatusRe = regexp.MustCompile(`(?im)^content-type:[ \t]*message/(?:global-)?delivery-status[^\n]*\n(?:[ \t]*\S[^\n]*\n)*[ \t]*\r?\n`)
+
+// embeddedStatus returns the delivery-status block quoted in a text body
+// after its own "Content-Type: message/delivery-status" line, up to the
+// next boundary line, or nil.
+func embeddedStatus(body []byte) []byte {
+	loc := embeddedStatusRe.FindIndex(body)
+	if loc == nil {
+		return nil
+	}
+	rest := body[loc[1]:]
+	if i := bytes.Index(rest, []byte("\n--")); i >= 0 {
+		rest = rest[:i+1]
+	}
+	return rest
 }
 
 // readHeaderBlock parses a header block at the start of b with go-message's
@@ -224,13 +319,34 @@ func (pm *parsedMessage) origHeaders() *textproto.Header {
 	}
 	for _, t := range pm.allTexts() {
 		if _, after, ok := splitOriginal(t); ok {
-			if h, _, ok := readHeaderBlock([]byte(after)); ok {
+			if h, _, ok := readHeaderBlock([]byte(dedent(after))); ok {
 				pm.original = h
 				return h
 			}
 		}
 	}
 	return nil
+}
+
+// dedent removes the indentation of a quoted header block (the first
+// non-empty line's leading spaces) and a leading mbox "From " line.
+func dedent(s string) string {
+	s = strings.TrimLeft(s, "\r\n")
+	indent := len(s) - len(strings.TrimLeft(s, " "))
+	var b strings.Builder
+	first := true
+	for line := range strings.Lines(s) {
+		if indent > 0 && strings.HasPrefix(line, strings.Repeat(" ", indent)) {
+			line = line[indent:]
+		}
+		if first && strings.HasPrefix(line, "From ") {
+			first = false
+			continue
+		}
+		first = false
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 func (pm *parsedMessage) allTexts() []string {

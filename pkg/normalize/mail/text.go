@@ -36,15 +36,15 @@ import (
 var (
 	addrRe = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
 
-	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message)`)
+	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
 
 	recipientIntroRe = regexp.MustCompile(`(?i)(following address(?:es|\(es\))? failed|following recipients?(?: \(s\))?|following addresses|to the following addresses|following address|did not reach the following recipient|delivery has failed to these recipients|couldn't be delivered to|could not be delivered to|was not delivered to|wasn't delivered to|unable to deliver (?:your )?message to|fatal errors|could not deliver (?:mail|the message|your message) to|message to the following|delivery to the following|not delivered to the following|undeliverable to|has been delayed|recipient(?:s)? (?:address(?:es)? )?(?:rejected|failed|unknown)|failed recipient|unknown recipient|recipient:|address(?:es)? failed)`)
 
-	codeLineRe = regexp.MustCompile(`(?i)(?:^|[^0-9.])(?:[245][0-9]{2}[ \-][0-9A-Za-z#<\[]|[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)|said:|said\)|reason:|remote server returned|error was|the error that|diagnostic`)
+	codeLineRe = regexp.MustCompile(`(?i)(?:^|[^0-9.])(?:[245][0-9]{2}[ \-]+[0-9A-Za-z#<\[]|[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)|said:|said\)|reason:|remote server returned|error was|the error that|diagnostic`)
 
 	delayedRe = regexp.MustCompile(`(?i)has been delayed|delivery (?:is |has been )?delayed|delayed mail|warning message only|(?:will|shall) (?:continue to )?(?:retry|try again|be retried)|message will be retried|not yet been delivered|still (?:undelivered|trying)|do not need to resend|delivery status notification \(delay\)|mail delivery delayed|temporarily (?:unable|deferred)`)
 
-	labelLineRe = regexp.MustCompile(`(?i)^[ \t>]*(?:from|to|cc|reply-to|sender|return-path|message-id|in-reply-to|references|subject|sent|date|received|x-[a-z0-9-]+|envelope-from|delivered-to)\s*:`)
+	labelLineRe = regexp.MustCompile(`(?i)^[ \t>]*(?:from|to|cc|reply-to|sender|return-path|message-id|in-reply-to|references|subject|sent|date|received|x-[a-z0-9-]+|envelope-from|delivered-to|final-recipient|original-recipient|reporting-mta|remote-mta|received-from-mta|status|action|arrival-date|last-attempt-date|will-retry-until)\s*:`)
 
 	htmlTagRe = regexp.MustCompile(`(?s)<(?:script|style)[^>]*>.*?</(?:script|style)>|<br\s*/?>|</?(?:p|div|tr|li|h[1-6])[^>]*>|<[^>]+>`)
 
@@ -93,7 +93,7 @@ func (pm *parsedMessage) reportText() string {
 // excludedAddresses are never recipients of a text bounce.
 func (pm *parsedMessage) excludedAddresses() map[string]bool {
 	ex := map[string]bool{}
-	for _, k := range []string{"From", "To", "Reply-To", "Sender", "Return-Path", "Delivered-To", "X-Original-To"} {
+	for _, k := range []string{"From", "To", "Reply-To", "Sender", "Return-Path"} {
 		for _, a := range addrRe.FindAllString(pm.header.Get(k), -1) {
 			ex[strings.ToLower(a)] = true
 		}
@@ -119,8 +119,19 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 		action = "delayed"
 	}
 	exclude := pm.excludedAddresses()
+	origTo := map[string]bool{}
+	if h := pm.origHeaders(); h != nil {
+		for _, k := range []string{"To", "Cc"} {
+			for _, a := range addrRe.FindAllString(h.Get(k), -1) {
+				origTo[strings.ToLower(a)] = true
+			}
+		}
+	}
 	isCandidate := func(a string) bool {
 		a = strings.ToLower(strings.Trim(a, ".<>"))
+		if origTo[a] {
+			return true
+		}
 		if exclude[a] {
 			return false
 		}
@@ -219,6 +230,9 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 			}
 		} else {
 			diag = globalDiag
+			if diag == "" {
+				diag = windowText(lines, startLine, min(len(lines), startLine+8))
+			}
 		}
 		out = append(out, dsnRecipient{recipient: m.addr, action: action, diagnostic: diag, fromText: true})
 	}
