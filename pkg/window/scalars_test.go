@@ -54,7 +54,10 @@ func TestPlacementScalars(t *testing.T) {
 			mustApply(t, a, ev(typPlacement, at, withPlacement(test, p, f)))
 		}
 	}
-	wantMetrics(t, func() *sgv1.WindowSnapshot { mustApply(t, a, ev(typSent, t0.Add(-5*time.Hour))); return a.Snapshot(tenantKey) }(),
+	wantMetrics(t, func() *sgv1.WindowSnapshot {
+		mustApply(t, a, ev(typSent, t0.Add(-5*time.Hour)))
+		return a.Snapshot(tenantKey)
+	}(),
 		map[string]float64{"placement_spam_rate_max_provider": 0, "placement_tests_recent": 0})
 	put("A", t0.Add(-3*time.Hour), gmail, inbox, 3)
 	put("A", t0.Add(-3*time.Hour), gmail, spam, 1)

@@ -102,6 +102,41 @@ var windowSpecs = []windowSpec{
 
 var tierRes = [3]int64{minuteNanos, hourNanos, dayNanos}
 
+// metricNames are the precomputed catalogue names of one count or rate base.
+type metricNames struct {
+	window, wilson        [8]string // <base>_<window>, <base>_wilson_<window>
+	avg7, avg28, dod, wow string
+}
+
+func namesOf(base string, wilson bool) metricNames {
+	n := metricNames{avg7: base + "_avg_7d", avg28: base + "_avg_28d", dod: base + "_dod_change", wow: base + "_wow_change"}
+	for i, w := range windowSpecs {
+		n.window[i] = base + "_" + w.name
+		if wilson {
+			n.wilson[i] = base + "_wilson_" + w.name
+		}
+	}
+	return n
+}
+
+var (
+	countMetricNames = func() (out [nCounters]metricNames) {
+		for c, name := range counterNames {
+			if name != "" {
+				out[c] = namesOf(name, false)
+			}
+		}
+		return out
+	}()
+	rateMetricNames = func() []metricNames {
+		out := make([]metricNames, len(rateDefs))
+		for i, r := range rateDefs {
+			out[i] = namesOf(r.name, r.wilson)
+		}
+		return out
+	}()
+)
+
 func (s *scopeState) tierAt(i int) *tier {
 	switch i {
 	case 0:
@@ -165,27 +200,29 @@ func (s *scopeState) snapshot(eval int64) *sgv1.WindowSnapshot {
 		if name == "" {
 			continue
 		}
-		for i, w := range windowSpecs {
-			m[name+"_"+w.name] = float64(tot[i].c[c])
+		n := &countMetricNames[c]
+		for i := range windowSpecs {
+			m[n.window[i]] = float64(tot[i].c[c])
 		}
-		m[name+"_avg_7d"] = float64(avg7.c[c]) / 7
-		m[name+"_avg_28d"] = float64(avg28.c[c]) / 28
-		m[name+"_dod_change"] = change(float64(tot[w24].c[c]), float64(tot[wPrev24].c[c]))
-		m[name+"_wow_change"] = change(float64(tot[w7d].c[c]), float64(tot[wPrev7].c[c]))
+		m[n.avg7] = float64(avg7.c[c]) / 7
+		m[n.avg28] = float64(avg28.c[c]) / 28
+		m[n.dod] = change(float64(tot[w24].c[c]), float64(tot[wPrev24].c[c]))
+		m[n.wow] = change(float64(tot[w7d].c[c]), float64(tot[wPrev7].c[c]))
 	}
 	for ri := range rateDefs {
 		r := &rateDefs[ri]
+		n := &rateMetricNames[ri]
 		var rates [8]float64
-		for i, w := range windowSpecs {
+		for i := range windowSpecs {
 			num, den, rate := r.eval(&tot[i])
 			rates[i] = rate
-			m[r.name+"_"+w.name] = rate
+			m[n.window[i]] = rate
 			if r.wilson {
-				m[r.name+"_wilson_"+w.name] = WilsonLower(num, den)
+				m[n.wilson[i]] = WilsonLower(num, den)
 			}
 		}
-		m[r.name+"_dod_change"] = change(rates[w24], rates[wPrev24])
-		m[r.name+"_wow_change"] = change(rates[w7d], rates[wPrev7])
+		m[n.dod] = change(rates[w24], rates[wPrev24])
+		m[n.wow] = change(rates[w7d], rates[wPrev7])
 	}
 
 	// Scalars.

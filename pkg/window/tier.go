@@ -73,8 +73,8 @@ func (t *tier) bucketAt(idx int64, keep int) *bucket {
 	}
 	if n == cap(t.b) {
 		c := 2 * n
-		if c < 2 {
-			c = 2
+		if c < 1 {
+			c = 1
 		}
 		if c > keep+1 {
 			c = keep + 1
