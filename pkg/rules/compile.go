@@ -381,7 +381,7 @@ func (p *parser) branches(e *cel.Env, r *Rule, rp map[string]pos, a *cel.Ast, pa
 			}
 			b.prg = p.program(e, r, pa)
 		}
-		b.explain = p.explain(e, r, rp, part, root.SourceInfo(), params)
+		b.explain = p.explain(e, r, rp, part, root.SourceInfo(), params, len(parts) > 1)
 		out = append(out, b)
 	}
 	return out
@@ -392,7 +392,7 @@ var flipped = map[string]string{">=": "<=", ">": "<", "<=": ">=", "<": ">", "=="
 
 // explain derives the explanation of one branch from its first comparison
 // of a metric, then applies the rule's explicit explain fields.
-func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, info *ast.SourceInfo, params map[string]float64) explainC {
+func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, info *ast.SourceInfo, params map[string]float64, multi bool) explainC {
 	var ex explainC
 	for _, c := range conjuncts(x) {
 		if c.Kind() != ast.CallKind {
@@ -414,7 +414,9 @@ func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, inf
 			break
 		}
 	}
-	if x := r.Explain; x != nil {
+	// A rule's explicit explain applies to a single condition, and to the
+	// branches of a disjunction only where none can be derived.
+	if x := r.Explain; x != nil && !(multi && ex.metric != "") {
 		if x.Metric != "" {
 			ex.metric = x.Metric
 		}
