@@ -304,3 +304,28 @@ func TestScopeMemoryBound(t *testing.T) {
 		t.Logf("busy scope: %d bytes", n)
 	}
 }
+
+func FuzzMemDeduperUnmarshal(f *testing.F) {
+	d := NewMemDeduper(time.Hour)
+	for i := range 20 {
+		d.Seen(fmt.Sprint("t", i%3), fmt.Sprint("id", i), t0.Add(time.Duration(i)*time.Minute))
+	}
+	blob, _ := d.MarshalBinary()
+	f.Add(blob)
+	f.Add([]byte(dedupMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := NewMemDeduper(time.Hour)
+		if err := e.UnmarshalBinary(data); err != nil {
+			return
+		}
+		first, _ := e.MarshalBinary()
+		g := NewMemDeduper(time.Hour)
+		if err := g.UnmarshalBinary(first); err != nil {
+			t.Fatalf("re-import: %v", err)
+		}
+		second, _ := g.MarshalBinary()
+		if !bytes.Equal(first, second) {
+			t.Fatal("export not stable")
+		}
+	})
+}

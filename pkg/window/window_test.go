@@ -271,7 +271,7 @@ func TestRatesAndBreakdowns(t *testing.T) {
 		t.Errorf("stats %+v: want the not-spam report ignored", st)
 	}
 	s := a.Snapshot(tenantKey)
-	for _, w := range []string{"1h", "24h", "7d", "28d"} {
+	for _, w := range []string{"1h", "24h", "48h", "3d", "7d", "28d"} {
 		wantMetrics(t, s, map[string]float64{
 			"complaint_rate_" + w:       3.0 / 900,
 			"complaints_per_1000_" + w:  1000 * 3.0 / 900,
