@@ -82,7 +82,8 @@ type BounceVerdict struct {
 type DiagnosticRule struct {
 	// Name identifies the entry in BounceVerdict.Rule as "diag:"+Name.
 	Name string
-	// Pattern is a case-insensitive regular expression over the diagnostic.
+	// Pattern is a lower-case regular expression, matched against the
+	// lower-cased diagnostic (so effectively case-insensitive).
 	Pattern string
 	// Class is fixed when set; byCode derives it from the codes.
 	Class sgv1.BounceClass
@@ -91,8 +92,11 @@ type DiagnosticRule struct {
 	Category sgv1.BounceCategory
 	// Reason documents the entry (provider documentation or observed text).
 	Reason string
+	// Generic entries match vague wording ("refused", "policy"); a specific
+	// enhanced status code outranks them.
+	Generic bool
 
-	re *regexp.Regexp
+	re matcher
 }
 
 // DiagnosticRules is ordered: the first match wins, so provider-specific
@@ -140,12 +144,18 @@ var DiagnosticRules = []DiagnosticRule{
 	// --- Mailbox full (always soft: the mailbox exists).
 	{Name: "mailbox-full", Pattern: `mailbox (is )?full|mailbox.*(over|exceeded).*(quota|size|limit)|over ?quota|quota (exceeded|full)|exceeded (the )?(storage|quota)|insufficient (disk )?(space|storage)|out of storage|storage (allocation|space)|user has exceeded|mail ?box size limit|mailfolder is full|inbox is full|account is full|full mailbox|not enough (space|storage)|mailbox has exceeded`, Class: soft, Category: catFull, Reason: "recipient's mailbox is full; temporary by nature (RFC 3463 X.2.2)"},
 
+	// --- Refusals aimed at the sender, not the recipient (before the
+	// recipient wording: "550 5.1.0 <sender> sender rejected").
+	{Name: "sender-rejected", Pattern: `sender (address )?(rejected|refused|denied|blocked|verify failed)|sender verification failed|recipient preferences|client host rejected|helo command rejected|mismatches client ip|smtp auth(entication)? (is )?required|turn on smtp authentication|authentication required`, Class: byCode, Fallback: hard, Category: catPolicy, Reason: "the receiver refuses the sender, its host or its setup (Postfix reject_* restrictions, Cox/Spectrum 'sender rejected', Facebook recipient preferences)"},
+
 	// --- DNS and routing.
-	{Name: "dns", Pattern: `host (or domain name )?not found|name service error|domain (name )?not found|no mx|mx (record|lookup)|null mx|unrouteable (mail )?domain|domain (does not exist|doesn't exist|not exist)|no such domain|nxdomain|dns (error|failure|lookup)|host unknown|unknown host|bad destination system address|no route to host|unable to route|name or service not known|domain (is )?not (valid|resolvable|configured)|could not resolve|no valid (mx|hosts)|connection (timed out|refused)|no answer from host|network is unreachable|(domain|host) (is )?not reachable|no smtp service|doesn't receive email|does not receive email`, Class: byCode, Fallback: hard, Category: catDNS, Reason: "destination domain does not resolve or cannot be reached (X.1.2, X.4.4)"},
+	{Name: "null-mx", Pattern: `null mx|doesn't receive email|does not receive email|no smtp service|host/domain does not accept mail|does not accept mail`, Class: hard, Category: catDNS, Reason: "the domain publishes a null MX (RFC 7505) or no mail service: permanent whatever the code"},
+	{Name: "dns", Pattern: `host (or domain name )?not found|name service error|domain (name )?not found|no mx|mx (record|lookup)|null mx|unrouteable (mail )?domain|domain (does not exist|doesn't exist|not exist)|no such domain|nxdomain|dns (error|failure|lookup)|host unknown|unknown host|bad destination system address|no route to host|unable to route|name or service not known|domain (is )?not (valid|resolvable|configured)|could not resolve|no valid (mx|hosts)`, Class: byCode, Fallback: hard, Category: catDNS, Reason: "destination domain does not resolve or has no mail service (X.1.2, X.1.10, X.4.4)"},
+	{Name: "unreachable", Pattern: `connection (timed out|refused|reset)|timed out|no answer from host|network is unreachable|(domain|host|server) (is )?(not reachable|unreachable)|all hosts have been failing|could not connect|unable to connect|connect to .* failed`, Class: byCode, Fallback: soft, Category: catDNS, Reason: "destination host cannot be reached right now; routing, not the recipient; soft unless a 5xx code says otherwise"},
 
 	// --- Invalid mailbox.
 	{Name: "disabled-account", Pattern: `account (has been |is )?(disabled|deactivated|suspended|inactive|expired|locked)|mailbox (is )?(disabled|inactive|deactivated|suspended)|(disabled|inactive|deactivated|suspended|expired) (account|mailbox|user)|no longer (active|available|in use|valid|on server)|mailbox (is )?frozen|user (account )?(is )?(inactive|disabled)|account that you tried to reach is (disabled|inactive)`, Class: byCode, Fallback: hard, Category: catInvalid, Reason: "mailbox closed or disabled (X.2.1); the address is dead for list purposes"},
-	{Name: "no-such-user", Pattern: `user unknown|unknown user|no such (user|mailbox|recipient|address|account)|(user|mailbox|recipient|address|account) (does not|doesn't|did not) exist|does not exist|(recipient|user|mailbox|address) (not found|unknown|invalid|not exist)|invalid (recipient|mailbox|address|user)|unknown (recipient|mailbox|address|local.?part)|recipient (address )?rejected: (user unknown|undeliverable address|unknown user|no such user|invalid recipient)|mailbox (unavailable|not available|not found)|address (rejected|not valid|unknown)|not a valid (mailbox|recipient|user)|bad destination mailbox|unrouteable address|unroutable address|no mailbox|is not a known user|user (is )?not (found|listed|local)|addressee unknown|couldn't be found|could not be found|not listed in|no account by that name|recipient not found|unknown or illegal alias|the email account that you tried to reach does not exist|nosuchuser|user_unknown|invalid-recipient|unknown address|no valid recipients?|may not exist|name is not recognized|recipient not recognized|not a known (user|recipient)`, Class: byCode, Fallback: hard, Category: catInvalid, Reason: "recipient address does not exist (X.1.1 wording of Postfix, Exim, Sendmail, qmail, Exchange, Gmail …)"},
+	{Name: "no-such-user", Pattern: `user unknown|unknown user|no such (user|mailbox|recipient|address|account)|(user|mailbox|recipient|address|account) (does not|doesn't|did not) exist|does not exist|(recipient|user|mailbox|address) (not found|unknown|invalid|not exist)|invalid (recipient|mailbox|address|user)|unknown (recipient|mailbox|address|local.?part)|recipient (address )?rejected: (user unknown|undeliverable address|unknown user|no such user|invalid recipient)|mailbox (unavailable|not available|not found)|address (not valid|unknown)|malformed address|bad address syntax|syntax error in (the )?(recipient|address|mailbox)|not a valid (mailbox|recipient|user)|bad destination mailbox|unrouteable address|unroutable address|no mailbox|is not a known user|user (is )?not (found|listed|local)|addressee unknown|couldn't be found|could not be found|not listed in|no account by that name|recipient not found|unknown or illegal alias|the email account that you tried to reach does not exist|nosuchuser|user_unknown|invalid-recipient|unknown address|no valid recipients?|may not exist|name is not recognized|recipient not recognized|not a known (user|recipient)`, Class: byCode, Fallback: hard, Category: catInvalid, Reason: "recipient address does not exist (X.1.1 wording of Postfix, Exim, Sendmail, qmail, Exchange, Gmail …)"},
 
 	// --- Rate limiting and greylisting (always soft).
 	{Name: "greylist", Pattern: `gr[ae]ylist|greylisted|try again later|please (try|retry) (again )?later|temporarily (deferred|rejected|unavailable)|deferred for|too many (connections|messages|recipients|concurrent)|rate limit|rate-limit|throttl|exceeded the rate|sending rate|connection rate|too fast|slow down|come back later|resources temporarily|frequency limit`, Class: soft, Category: catRate, Reason: "greylisting or throttling (X.4.5, 4.7.x, 421); always retried"},
@@ -156,13 +166,13 @@ var DiagnosticRules = []DiagnosticRule{
 	// --- Content.
 	{Name: "virus", Pattern: `virus|malware|infected|phishing`, Class: byCode, Fallback: hard, Category: catContent, Reason: "message content flagged as malicious"},
 	{Name: "size", Pattern: `message (is )?too (large|big)|message size|size limit|exceeds (the )?(maximum|size)|too large|message length exceeds|maximum message size`, Class: byCode, Fallback: hard, Category: catContent, Reason: "message exceeds a size limit (X.2.3, X.3.4)"},
-	{Name: "content", Pattern: `content (rejected|filter|policy)|message content|attachment|prohibited (file|content)|banned (content|file)|(rejected|blocked) (due to|because of) content|bad content|not rfc compliant|headers? (are )?not rfc|mime`, Class: byCode, Fallback: hard, Category: catContent, Reason: "content, attachment or format refused"},
+	{Name: "content", Pattern: `content (rejected|filter|policy|error)|message content (rejected|not accepted|blocked)|(prohibited|banned|blocked|forbidden|dangerous|executable|unsafe|illegal) (attachment|file|content)|attachment (type |extension )?(not allowed|blocked|rejected|prohibited|forbidden)|(rejected|blocked) (due to|because of) (its )?content|bad content|not rfc ?(2822|5322)? ?compliant|headers? (are )?not rfc|mime (error|violation|format)|media error|headers too large|line (limit|length) exceeded|line too long`, Class: byCode, Fallback: hard, Category: catContent, Reason: "content, attachment or format refused"},
 
 	// --- Generic spam wording (after content so attachment/virus texts stay content).
 	{Name: "spam", Pattern: `\bspam\b|unsolicited|junk mail|bulk mail|\bubm\b|\buce\b|spam score|considered as spam|identified as spam|detected as spam|classified as spam`, Class: byCode, Fallback: hard, Category: catSpam, Reason: "message or sender judged as spam"},
 
 	// --- Generic policy wording last.
-	{Name: "policy", Pattern: `polic(y|ies)|not authori[sz]ed|access denied|administratively denied|prohibited|blocked|denied|refused|rejected by (recipient|the recipient|server)|not accepted|sender (address )?rejected|client host rejected|helo command rejected|sender verify failed|mail from .* rejected|forbidden`, Class: byCode, Fallback: hard, Category: catPolicy, Reason: "receiver policy refusal that names no more specific cause"},
+	{Name: "policy", Pattern: `polic(y|ies)|not authori[sz]ed|access denied|administratively denied|prohibited|blocked|denied|refused|rejected by (recipient|the recipient|server)|not accepted|sender (address )?rejected|client host rejected|helo command rejected|sender verify failed|mail from .* rejected|forbidden`, Class: byCode, Fallback: hard, Category: catPolicy, Reason: "receiver policy refusal that names no more specific cause", Generic: true},
 }
 
 // EnhancedRule maps an RFC 3463 subject.detail ("1.1" of "5.1.1") to a
@@ -396,7 +406,9 @@ var (
 
 func init() {
 	for i := range DiagnosticRules {
-		DiagnosticRules[i].re = regexp.MustCompile(`(?i)` + DiagnosticRules[i].Pattern)
+		// Patterns are written in lower case and matched against the
+		// lower-cased diagnostic: much faster than (?i) folding.
+		DiagnosticRules[i].re = newMatcher(DiagnosticRules[i].Pattern)
 	}
 	for _, r := range EnhancedRules {
 		enhancedIndex[r.Code] = r
@@ -435,6 +447,9 @@ func trimZeros(s string) string {
 	return t
 }
 
+// maxDiagnostic bounds how much diagnostic text the patterns read.
+const maxDiagnostic = 2000
+
 // Bounce classifies one bounce or deferral. It never fails: with no evidence
 // at all it answers soft/other under rule "default", so nothing is
 // suppressed without evidence.
@@ -450,11 +465,23 @@ func Bounce(in BounceInput) BounceVerdict {
 	}
 	esp, espOK := espVerdict(in)
 
-	codeClass := sgv1.BounceClass_BOUNCE_CLASS_UNSPECIFIED
+	// The class digit: the enhanced code's, unless it is the unspecific
+	// X.0.0 and the basic reply code says otherwise (Postfix reports 4.0.0
+	// for a final "554 Blocked").
+	digit := byte(0)
 	switch {
-	case enh != "" && enh[0] == '4', enh == "" && code/100 == 4:
+	case enh != "" && strings.HasSuffix(enh, ".0.0") && code >= 400 && code < 600:
+		digit = byte('0' + code/100)
+	case enh != "":
+		digit = enh[0]
+	case code >= 400 && code < 600:
+		digit = byte('0' + code/100)
+	}
+	codeClass := sgv1.BounceClass_BOUNCE_CLASS_UNSPECIFIED
+	switch digit {
+	case '4':
 		codeClass = soft
-	case enh != "" && enh[0] == '5', enh == "" && code/100 == 5:
+	case '5':
 		codeClass = hard
 	}
 	resolve := func(fixed, fallback sgv1.BounceClass) sgv1.BounceClass {
@@ -471,10 +498,19 @@ func Bounce(in BounceInput) BounceVerdict {
 		return hard
 	}
 
+	var generic *DiagnosticRule
 	if diag != "" {
+		lower := strings.ToLower(diag)
+		if len(lower) > maxDiagnostic {
+			lower = lower[:maxDiagnostic]
+		}
 		for i := range DiagnosticRules {
 			r := &DiagnosticRules[i]
-			if r.re.MatchString(diag) {
+			if r.re.MatchString(lower) {
+				if r.Generic {
+					generic = r
+					break
+				}
 				return BounceVerdict{Class: resolve(r.Class, r.Fallback), Category: r.Category, Rule: "diag:" + r.Name}
 			}
 		}
@@ -485,6 +521,9 @@ func Bounce(in BounceInput) BounceVerdict {
 				return BounceVerdict{Class: resolve(r.Class, hard), Category: r.Category, Rule: "enhanced:X." + sd}
 			}
 		}
+	}
+	if generic != nil {
+		return BounceVerdict{Class: resolve(generic.Class, generic.Fallback), Category: generic.Category, Rule: "diag:" + generic.Name}
 	}
 	if espOK && esp.Specific {
 		return BounceVerdict{Class: resolve(esp.Class, esp.Class), Category: esp.Category, Rule: esp.rule}

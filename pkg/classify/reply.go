@@ -27,7 +27,7 @@ type ReplyRule struct {
 	Category sgv1.ReplyCategory
 	Reason   string
 
-	subjRe, bodyRe *regexp.Regexp
+	subjRe, bodyRe *matcher
 }
 
 // ReplyRules is ordered: the first matching entry wins. The order encodes
@@ -61,11 +61,14 @@ var ReplyRules = []ReplyRule{
 func init() {
 	for i := range ReplyRules {
 		r := &ReplyRules[i]
+		// Patterns are lower case and read lower-cased text.
 		if r.Subject != "" {
-			r.subjRe = regexp.MustCompile(`(?i)` + r.Subject)
+			m := newMatcher(r.Subject)
+			r.subjRe = &m
 		}
 		if r.Body != "" {
-			r.bodyRe = regexp.MustCompile(`(?i)` + r.Body)
+			m := newMatcher(r.Body)
+			r.bodyRe = &m
 		}
 	}
 }
@@ -114,8 +117,8 @@ func OwnText(body string) string {
 // matching no rule gets REPLY_CATEGORY_UNSPECIFIED, risk unspecified and
 // rule "none".
 func Reply(subject, body string) ReplyVerdict {
-	subject = strings.TrimSpace(subject)
-	text := OwnText(body)
+	subject = strings.ToLower(strings.TrimSpace(subject))
+	text := strings.ToLower(OwnText(body))
 	// A "Re: …" subject is the sender's own subject line: it says nothing
 	// about the reply, so body rules read it only when it is new.
 	both := text

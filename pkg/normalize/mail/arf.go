@@ -51,6 +51,8 @@ var (
 //     when a message/rfc822 part is attached and the report's subject or
 //     sender says it is a complaint (Hotmail/Outlook JMRP "complaint about
 //     message from …", Yahoo, AOL): a complained event, feedback type abuse.
+//   - Feedback-Type opt-out (pre-RFC drafts) with Removal-Recipient gives
+//     an unsubscribed event, method manual, scope global.
 //   - Apple Mail's "unsubscribe" message (X-Apple-Unsubscribe: true, sent
 //     to a mailto: List-Unsubscribe) gives an unsubscribed event, method
 //     one_click (a client button driven by the List-Unsubscribe header),
@@ -148,10 +150,28 @@ func ParseARF(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
 		Source:           sgv1.ComplaintSource_COMPLAINT_SOURCE_FBL,
 		FeedbackType:     ft,
 		ReportedDomain:   strings.ToLower(strings.TrimSpace(firstWord(fb.Get("Reported-Domain")))),
-		SourceIp:         strings.TrimSpace(fb.Get("Source-Ip")),
+		SourceIp:         firstWord(fb.Get("Source-Ip")),
 		FeedbackProvider: truncate(provider, 200),
 	}
 
+	if ftWord == "opt-out" || ftWord == "opt-out-list" || ftWord == "unsubscribe" {
+		// Pre-RFC ARF drafts: the provider forwards its user's request to
+		// stop mail (Removal-Recipient). It is an unsubscribe, not a
+		// complaint; method manual because it came out of band.
+		if len(rcpts) == 0 {
+			return nil, &ParseError{Format: "arf", Reason: "opt-out report names no recipient"}
+		}
+		events := make([]*sgv1.Event, 0, len(rcpts))
+		for _, r := range rcpts {
+			ev := base(env, sgv1.EventType_EVENT_TYPE_UNSUBSCRIBED)
+			ev.Recipient = r
+			ev.Unsubscribe = &sgv1.Unsubscribe{Method: sgv1.UnsubscribeMethod_UNSUBSCRIBE_METHOD_MANUAL, Scope: sgv1.UnsubscribeScope_UNSUBSCRIBE_SCOPE_GLOBAL}
+			ev.SourceEvent = "arf:" + ftWord
+			finish(ev, attr, occurred, env, "arf", payloadKey)
+			events = append(events, ev)
+		}
+		return events, nil
+	}
 	if ft == sgv1.FeedbackType_FEEDBACK_TYPE_AUTH_FAILURE {
 		ev := base(env, sgv1.EventType_EVENT_TYPE_AUTH_CHECK)
 		if len(rcpts) > 0 {

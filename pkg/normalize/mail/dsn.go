@@ -125,6 +125,10 @@ func parseDSN(env *sgv1.RawEnvelope, opts Options, depth int) ([]*sgv1.Event, er
 	}
 	bounceDate := headerDate(pm.header.Get("Date"))
 	fillMissingRecipient(rcpts, attr.to)
+	senderDomains := []string{domainPart(attr.sender), domainPart(firstAddress(pm.header.Get("To")))}
+	if orig != nil {
+		senderDomains = append(senderDomains, domainPart(firstAddress(orig.Get("Return-Path"))))
+	}
 	if !hasRecipients(rcpts) {
 		if len(pm.reports) > 0 {
 			return nil, &ParseError{Format: "dsn", Reason: "delivery-status part names no recipient"}
@@ -149,6 +153,7 @@ func parseDSN(env *sgv1.RawEnvelope, opts Options, depth int) ([]*sgv1.Event, er
 		ev.SourceEvent = "dsn:" + r.action
 		if typ == sgv1.EventType_EVENT_TYPE_BOUNCED || typ == sgv1.EventType_EVENT_TYPE_DEFERRED {
 			ev.Bounce = bounceFor(r, reportingMTA)
+			senderSideRefusal(ev.Bounce, senderDomains, r.recipient)
 		}
 		when := r.lastAttempt
 		if when.IsZero() {
@@ -354,6 +359,46 @@ func bounceFor(r dsnRecipient, reportingMTA string) *sgv1.Bounce {
 		Diagnostic:   truncate(r.diagnostic, 1000),
 		ReportingMta: mta,
 	}
+}
+
+// senderSideRefusal re-reads an invalid_mailbox or dns verdict whose
+// diagnostic names a sender-side domain (From, envelope sender) as a bare
+// host name and not the recipient's domain ("553 neko.example.com does not
+// exist" after end of data): the receiver refused the sender's domain,
+// which says nothing about the list, so the category becomes policy_block.
+func senderSideRefusal(b *sgv1.Bounce, senderDomains []string, recipient string) {
+	if b == nil || (b.Category != sgv1.BounceCategory_BOUNCE_CATEGORY_INVALID_MAILBOX && b.Category != sgv1.BounceCategory_BOUNCE_CATEGORY_DNS) {
+		return
+	}
+	rd := domainPart(recipient)
+	diag := strings.ToLower(b.Diagnostic)
+	if rd == "" || strings.Contains(diag, rd) {
+		return
+	}
+	for _, sd := range senderDomains {
+		if sd == "" || sd == rd {
+			continue
+		}
+		for i := strings.Index(diag, sd); i >= 0; {
+			if i == 0 || (diag[i-1] != '@' && diag[i-1] != '.' && diag[i-1] != '-') {
+				b.Category = sgv1.BounceCategory_BOUNCE_CATEGORY_POLICY_BLOCK
+				return
+			}
+			j := strings.Index(diag[i+1:], sd)
+			if j < 0 {
+				break
+			}
+			i += 1 + j
+		}
+	}
+}
+
+func domainPart(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(addr[i+1:])
 }
 
 func truncate(s string, n int) string {

@@ -181,7 +181,7 @@ func (pm *parsedMessage) lenientParts(raw []byte) {
 			pm.reports = append(pm.reports, content)
 		case "message/feedback-report":
 			pm.feedback = append(pm.feedback, content)
-		case "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers", "message/global-headers":
+		case "message/rfc822", "message/global", "text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers", "message/global-headers":
 			if pm.original == nil {
 				if h, rest, ok := readHeaderBlock(content); ok {
 					pm.original, pm.origBody, pm.origRaw = h, rest, content
@@ -223,7 +223,7 @@ func (pm *parsedMessage) walk(e *message.Entity, depth int) {
 		pm.reports = append(pm.reports, body)
 	case "message/feedback-report":
 		pm.feedback = append(pm.feedback, body)
-	case "message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers", "message/global-headers", "message/partial":
+	case "message/rfc822", "message/global", "text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers", "message/global-headers", "message/partial":
 		if pm.original == nil {
 			if h, rest, ok := readHeaderBlock(body); ok {
 				pm.original, pm.origBody, pm.origRaw = h, rest, body

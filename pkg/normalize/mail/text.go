@@ -36,7 +36,7 @@ import (
 var (
 	addrRe = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
 
-	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
+	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:(?:included|attached|enclosed|below|here) is )?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
 
 	recipientIntroRe = regexp.MustCompile(`(?i)(following address(?:es|\(es\))? failed|following recipients?(?: \(s\))?|following addresses|to the following addresses|following address|did not reach the following recipient|delivery has failed to these recipients|couldn't be delivered to|could not be delivered to|was not delivered to|wasn't delivered to|unable to deliver (?:your )?message to|fatal errors|could not deliver (?:mail|the message|your message) to|message to the following|delivery to the following|not delivered to the following|undeliverable to|has been delayed|recipient(?:s)? (?:address(?:es)? )?(?:rejected|failed|unknown)|failed recipient|unknown recipient|recipient:|address(?:es)? failed)`)
 
@@ -176,6 +176,9 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 			if labelLineRe.MatchString(l) {
 				continue
 			}
+			// One recipient per line: further addresses on the same line
+			// are the diagnostic's ("<a>: 550 <a>… user unknown", "may
+			// not follow <b>").
 			for _, a := range addrRe.FindAllString(l, -1) {
 				a = strings.ToLower(strings.Trim(a, ".-"))
 				if seen[a] || !isCandidate(a) || strings.Contains(strings.ToLower(l), "message-id") {
@@ -186,6 +189,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 				}
 				seen[a] = true
 				order = append(order, mention{a, i})
+				break
 			}
 		}
 	}
@@ -224,8 +228,19 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 			diag = firstCodeWindow(lines, m.line, end)
 			if diag == "" {
 				diag = windowText(lines, m.line, end)
-				if !hasEvidence(diag) && globalDiag != "" {
-					diag = globalDiag
+				if !hasEvidence(diag) {
+					// Some MTAs put the reason above the address
+					// (ezweb: "The user(s) account is disabled." then
+					// "<addr>").
+					prevEnd := 0
+					if k > 0 {
+						prevEnd = order[k-1].line + 1
+					}
+					if before := windowText(lines, max(prevEnd, m.line-3), m.line); hasEvidence(before) {
+						diag = before
+					} else if globalDiag != "" {
+						diag = globalDiag
+					}
 				}
 			}
 		} else {
