@@ -278,10 +278,12 @@ func (p *parser) compileRule(base *cel.Env, r *Rule, rp map[string]pos, cond, re
 	cr := &compiledRule{rule: r, shadow: shadow, params: params, cond: cond}
 	ca := p.compileExpr(e, r, rp, "condition", cond, cel.BoolType)
 	if ca != nil {
-		cr.branches = p.branches(e, r, rp, ca, params)
+		// Analyse the AST before building programs: planning may rewrite it.
+		used := identifiers(ca.NativeRep().Expr(), nil)
 		cr.atoms = conjunctionAtoms(ca.NativeRep().Expr(), params)
-		cr.consts = len(identifiers(ca.NativeRep().Expr(), nil)) == 0
-		if used := identifiers(ca.NativeRep().Expr(), nil); len(params) > 0 {
+		cr.consts = len(used) == 0
+		cr.branches = p.branches(e, r, rp, ca, params)
+		if len(params) > 0 && cond == r.Condition {
 			for k := range params {
 				if !used[k] && !strings.Contains(rec, k) {
 					p.warnAt(rp["params"].line, 0, r.ID, "param %q is not used by the condition", k)
@@ -429,7 +431,9 @@ func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, inf
 		ex.window, ex.sample = x.Window, x.Sample
 	}
 	if ex.metric == "" {
-		p.errAt(r.Line, 0, r.ID, "cannot derive the explanation's metric from the condition; add explain.metric")
+		if len(identifiers(x, nil)) > 0 {
+			p.errAt(r.Line, 0, r.ID, "cannot derive the explanation's metric from the condition; add explain.metric")
+		}
 		return ex
 	}
 	if !metrics.Known(ex.metric) {
