@@ -132,7 +132,7 @@ func unixTime(s string) (*timestamppb.Timestamp, error) {
 	}
 	secPart, fracPart, hasFrac := strings.Cut(s, ".")
 	sec, err := strconv.ParseInt(secPart, 10, 64)
-	if err != nil {
+	if err != nil || strings.ContainsAny(fracPart, "eE") {
 		// Exponent forms and the like: fall back to a float.
 		f, ferr := strconv.ParseFloat(s, 64)
 		if ferr != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {

@@ -101,6 +101,8 @@ func parsePostmaster(b *builder) {
 		}
 		docs = []postmasterDoc{d}
 	}
+	// Items are numbered across the payload: each TrafficStats object and
+	// each DomainStat value is one item.
 	item := 0
 	for _, d := range docs {
 		if d.Name != "" {
@@ -111,9 +113,8 @@ func parsePostmaster(b *builder) {
 			b.trafficStatsEvent(item, ts)
 			item++
 		}
-		if len(d.DomainStats) > 0 {
-			item = b.domainStatsEvents(item, d.DomainStats)
-		}
+		b.domainStatsEvents(item, d.DomainStats)
+		item += len(d.DomainStats)
 	}
 	if item == 0 {
 		b.payloadErr("no trafficStats or domainStats in the payload", nil)
@@ -153,13 +154,17 @@ func (b *builder) trafficStatsEvent(item int, ts trafficStats) {
 	b.postmasterEvent(item, domain, day, at, pm, "trafficStats")
 }
 
-// domainStatsEvents groups v2 DomainStat values by domain and date.
-func (b *builder) domainStatsEvents(item int, stats []domainStat) int {
+// domainStatsEvents groups v2 DomainStat values by domain and date; first
+// is the item number of stats[0]. An event's item is that of the first
+// value of its group.
+func (b *builder) domainStatsEvents(first int, stats []domainStat) {
 	type key struct{ domain, day string }
 	groups := map[key]*sgv1.Postmaster{}
 	dates := map[key]*timestamppb.Timestamp{}
+	items := map[key]int{}
 	var order []key
-	for _, s := range stats {
+	for i, s := range stats {
+		item := first + i
 		domain, _ := domainFromName(s.Name)
 		if domain == "" {
 			domain = b.env.GetHeaders()["x-postmaster-domain"]
@@ -178,7 +183,7 @@ func (b *builder) domainStatsEvents(item int, stats []domainStat) int {
 		pm, ok := groups[k]
 		if !ok {
 			pm = &sgv1.Postmaster{}
-			groups[k], dates[k] = pm, at
+			groups[k], dates[k], items[k] = pm, at, item
 			order = append(order, k)
 		}
 		v := firstFloat(s.Value.DoubleValue, s.Value.FloatValue)
@@ -206,10 +211,8 @@ func (b *builder) domainStatsEvents(item int, stats []domainStat) int {
 		return order[i].day < order[j].day
 	})
 	for _, k := range order {
-		b.postmasterEvent(item, k.domain, k.day, dates[k], groups[k], "domainStats")
-		item++
+		b.postmasterEvent(items[k], k.domain, k.day, dates[k], groups[k], "domainStats")
 	}
-	return item
 }
 
 func (b *builder) postmasterEvent(item int, domain, day string, at *timestamppb.Timestamp, pm *sgv1.Postmaster, kind string) {
