@@ -2,7 +2,10 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -36,29 +39,77 @@ func ReadAll(ctx context.Context, brokers []string, topic string, fn func(Messag
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		if err := readPartition(ctx, brokers, topic, po.Partition, po.FirstOffset, po.LastOffset, fn); err != nil {
+		if err := readPartition(ctx, client, topic, po.Partition, po.FirstOffset, po.LastOffset, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readPartition(ctx context.Context, brokers []string, topic string, partition int, first, end int64, fn func(Message) error) error {
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 16 << 20})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return fmt.Errorf("read %s/%d: %w", topic, partition, err)
-	}
-	for {
-		m, err := r.FetchMessage(ctx)
+func readPartition(ctx context.Context, client *kafkago.Client, topic string, partition int, offset, end int64, fn func(Message) error) error {
+	for offset < end {
+		res, err := client.Fetch(ctx, &kafkago.FetchRequest{
+			Topic: topic, Partition: partition, Offset: offset,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond,
+		})
 		if err != nil {
-			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+			return fmt.Errorf("read %s/%d@%d: %w", topic, partition, offset, err)
 		}
-		if err := fn(message{m}); err != nil {
-			return err
+		if res.Error != nil {
+			return fmt.Errorf("read %s/%d@%d: %w", topic, partition, offset, res.Error)
 		}
-		if m.Offset >= end-1 {
-			return nil
+		next := offset
+		for {
+			rec, err := res.Records.ReadRecord()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("read %s/%d@%d: %w", topic, partition, next, err)
+			}
+			if rec.Offset < offset {
+				continue // a batch may start before the requested offset
+			}
+			m := kafkago.Message{Topic: topic, Partition: partition, Offset: rec.Offset, Time: rec.Time}
+			if m.Key, err = readBytes(rec.Key); err == nil {
+				m.Value, err = readBytes(rec.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("read %s/%d@%d: %w", topic, partition, rec.Offset, err)
+			}
+			for _, h := range rec.Headers {
+				m.Headers = append(m.Headers, kafkago.Header{Key: h.Key, Value: h.Value})
+			}
+			if err := fn(message{m}); err != nil {
+				return err
+			}
+			next = rec.Offset + 1
+			if next >= end {
+				return nil
+			}
 		}
+		if next == offset {
+			if ctx.Err() != nil {
+				return fmt.Errorf("read %s/%d@%d: %w", topic, partition, offset, ctx.Err())
+			}
+			if res.HighWatermark <= offset {
+				return nil // compaction or truncation removed the tail
+			}
+			// Compaction may leave gaps: nothing at offset; ask again from
+			// the next offset the broker has.
+			offset++
+			continue
+		}
+		offset = next
 	}
+	return nil
+}
+
+// readBytes reads a record's key or value; nil stays nil (tombstone).
+func readBytes(b kafkago.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	return io.ReadAll(b)
 }

@@ -66,6 +66,19 @@ func (f *Flags) Int(p *int, name, env string, def int, u string) {
 	f.fs.IntVar(p, name, def, usage(u, env))
 }
 
+// Int64 binds an int64.
+func (f *Flags) Int64(p *int64, name, env string, def int64, u string) {
+	if v, ok := f.env(env); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s=%q: %w", env, v, err))
+		} else {
+			def = n
+		}
+	}
+	f.fs.Int64Var(p, name, def, usage(u, env))
+}
+
 // Bool binds a bool.
 func (f *Flags) Bool(p *bool, name, env string, def bool, u string) {
 	if v, ok := f.env(env); ok {

@@ -3,6 +3,7 @@
 package kafkatest
 
 import (
+	"net"
 	"testing"
 
 	"github.com/sendguard/sendguard/pkg/kafka/embedded"
@@ -18,4 +19,16 @@ func Start(t testing.TB, dataDir string) (*embedded.Broker, string) {
 	}
 	t.Cleanup(b.Close)
 	return b, b.Addr()
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for servers that must be told their address before they start.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

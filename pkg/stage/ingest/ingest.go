@@ -21,6 +21,7 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/auth"
 	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -168,4 +169,12 @@ func newEnvelopeID(now time.Time) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err)) // the OS entropy source failing is not recoverable
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// BindFlags binds the stage's limits to flags and SENDGUARD_* variables.
+func BindFlags(f *service.Flags, c *Config) {
+	f.Int64(&c.MaxBodyBytes, "max-body-bytes", "SENDGUARD_MAX_BODY_BYTES", 5<<20, "largest request body accepted (413 above)")
+	f.Int(&c.MaxEvents, "max-events", "SENDGUARD_MAX_EVENTS", 10000, "most events per NDJSON request or gRPC batch")
+	f.Int(&c.MaxInFlight, "max-in-flight", "SENDGUARD_MAX_IN_FLIGHT", 512, "concurrent publishes before 429")
+	f.Duration(&c.PublishTimeout, "publish-timeout", "SENDGUARD_PUBLISH_TIMEOUT", 10*time.Second, "how long a request waits for the broker before 503")
 }

@@ -1,0 +1,194 @@
+// Package devstack runs the embedded default: a Kafka-protocol broker
+// in-process with a persistent data dir, every pipeline stage talking to it
+// over TCP, and ClickHouse when reachable.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sendguard/sendguard/pkg/app"
+	"github.com/sendguard/sendguard/pkg/enforce"
+	"github.com/sendguard/sendguard/pkg/kafka/embedded"
+	"github.com/sendguard/sendguard/pkg/normalize"
+	"github.com/sendguard/sendguard/pkg/service"
+	"github.com/sendguard/sendguard/pkg/window"
+)
+
+// DefaultTenant is the tenant of the --api-key key.
+const DefaultTenant = "default"
+
+// Config is the devstack's configuration (flags of ARCHITECTURE.md).
+type Config struct {
+	DataDir    string
+	HTTPAddr   string
+	GRPCAddr   string
+	KafkaAddr  string
+	ClickHouse string
+	Rules      string
+	APIKey     string
+	// ExtraKeys are more tenants' keys (tenant:KEY,…), for isolation tests.
+	ExtraKeys  string
+	Partitions int
+	LogFormat  string
+	LogLevel   string
+	Tick       time.Duration
+	// SyncWrites fsyncs every broker write (power-loss durability).
+	SyncWrites bool
+}
+
+// BindFlags binds the devstack flags.
+func BindFlags(f *service.Flags, c *Config) {
+	f.String(&c.DataDir, "data-dir", "SENDGUARD_DATA_DIR", "./data", "directory for the broker's log and state")
+	f.String(&c.HTTPAddr, "http-addr", "SENDGUARD_HTTP_ADDR", ":8080", "HTTP address: ingest API, /healthz, /readyz, /metrics")
+	f.String(&c.GRPCAddr, "grpc-addr", "SENDGUARD_GRPC_ADDR", ":9090", "gRPC address: IngestService and PermissionService")
+	f.String(&c.KafkaAddr, "kafka-addr", "SENDGUARD_KAFKA_ADDR", ":9092", "embedded broker address (loopback when no host is given)")
+	f.String(&c.ClickHouse, "clickhouse", "SENDGUARD_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native address, or off")
+	f.String(&c.Rules, "rules", "SENDGUARD_RULES", "", "rule-set file (hot-reloaded); the default pack when omitted")
+	f.String(&c.APIKey, "api-key", "SENDGUARD_API_KEY", "", "API key of the default tenant; generated and printed when omitted")
+	f.String(&c.ExtraKeys, "extra-keys", "SENDGUARD_API_KEYS", "", "more API keys: tenant:KEY or tenant:sha256:HEX, comma separated")
+	f.Int(&c.Partitions, "partitions", "SENDGUARD_PARTITIONS", 4, "partitions per topic")
+	f.String(&c.LogFormat, "log-format", "SENDGUARD_LOG_FORMAT", "console", "log format: json or console")
+	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
+	f.Duration(&c.Tick, "snapshot-tick", "SENDGUARD_SNAPSHOT_TICK", 10*time.Second, "how often every window snapshot is re-published")
+	f.Bool(&c.SyncWrites, "kafka-sync", "SENDGUARD_KAFKA_SYNC", false, "fsync every broker write")
+}
+
+// Validate checks c.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	for name, addr := range map[string]string{"--http-addr": c.HTTPAddr, "--grpc-addr": c.GRPCAddr, "--kafka-addr": c.KafkaAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	if c.Rules != "" {
+		if _, err := os.Stat(c.Rules); err != nil {
+			errs = append(errs, fmt.Errorf("--rules: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// apiKey returns the configured key, or the one generated on an earlier
+// start (kept in the data dir so a restart keeps working for clients), or a
+// new one.
+func apiKey(c Config) (key string, generated bool, err error) {
+	if c.APIKey != "" {
+		return c.APIKey, false, nil
+	}
+	path := filepath.Join(c.DataDir, "api-key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), true, nil
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", false, fmt.Errorf("generate api key: %w", err)
+	}
+	key = "sg_" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", false, fmt.Errorf("save api key: %w", err)
+	}
+	return key, true, nil
+}
+
+// Run runs the stack until ctx is cancelled or SIGINT/SIGTERM, printing
+// where everything listens to out.
+func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	key, generated, err := apiKey(c)
+	if err != nil {
+		return err
+	}
+	broker, err := embedded.Start(embedded.Config{
+		Addr: c.KafkaAddr, DataDir: filepath.Join(c.DataDir, "kafka"), SyncWrites: c.SyncWrites, Partitions: c.Partitions,
+	})
+	if err != nil {
+		return err
+	}
+	keys := DefaultTenant + ":" + key
+	if c.ExtraKeys != "" {
+		keys += "," + c.ExtraKeys
+	}
+	env, err := app.Bootstrap(ctx, app.Common{
+		Kafka: []string{broker.Addr()}, ClickHouse: c.ClickHouse, ClickHouseDatabase: "sendguard",
+		Partitions: c.Partitions, Replication: 1, APIKeys: keys,
+		LogFormat: c.LogFormat, LogLevel: c.LogLevel, Grace: 10 * time.Second,
+	}, logger, service.NewRegistry())
+	if err != nil {
+		broker.Close()
+		return err
+	}
+	env.OnClose(broker.Close) // closes last: after every consumer committed
+	if err := setup(ctx, env, c); err != nil {
+		env.Close()
+		return err
+	}
+	if err := env.Serve(c.HTTPAddr, c.GRPCAddr); err != nil {
+		env.Close()
+		return err
+	}
+	env.Group.AddContext("devstack", func(cctx context.Context) error {
+		select {
+		case <-ctx.Done():
+		case <-cctx.Done():
+		}
+		return nil
+	})
+	analytics := "ClickHouse " + c.ClickHouse + " (database sendguard)"
+	if env.ClickHouse == nil {
+		analytics = "OFF (ClickHouse not reachable or --clickhouse=off)"
+	}
+	keyNote := ""
+	if generated {
+		keyNote = "  (generated; saved in " + filepath.Join(c.DataDir, "api-key") + ")"
+	}
+	fmt.Fprintf(out, `Sendguard devstack is up
+  HTTP     http://%s   POST /v1/events, /v1/webhooks/{ses,sendgrid,mailgun,postmark,sparkpost}, /v1/feedback/arf, /v1/bounces/dsn, /v1/postmaster; GET /healthz /readyz /metrics
+  gRPC     %s   sendguard.v1.IngestService, sendguard.v1.PermissionService (+ health, reflection)
+  Kafka    %s   embedded broker, data in %s
+  Analytics %s
+  Tenant   %s
+  API key  %s%s
+`, c.HTTPAddr, c.GRPCAddr, broker.Addr(), filepath.Join(c.DataDir, "kafka"), analytics, DefaultTenant, key, keyNote)
+	env.MarkReady()
+	return env.Run()
+}
+
+func setup(ctx context.Context, env *app.Env, c Config) error {
+	if _, err := app.AddIngest(env, app.IngestOptions{Mux: env.AdminMux}); err != nil {
+		return err
+	}
+	if err := app.AddNormalizer(env, normalize.Options{}); err != nil {
+		return err
+	}
+	if _, err := app.AddWindows(ctx, env, app.WindowsOptions{Window: window.Config{}, Tick: c.Tick}); err != nil {
+		return err
+	}
+	if _, err := app.AddEvaluator(env, app.EvaluatorOptions{RulesPath: c.Rules}); err != nil {
+		return err
+	}
+	if _, err := app.AddActuator(ctx, env, enforce.DefaultConfig()); err != nil {
+		return err
+	}
+	return nil
+}

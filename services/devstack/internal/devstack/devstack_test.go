@@ -1,0 +1,258 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/topics"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+const testKey = "test-key"
+
+type stack struct {
+	http, grpc, kafka string
+	cancel            context.CancelFunc
+	done              chan error
+}
+
+// startStack runs the devstack in this process: broker and five stages as
+// goroutine-run servers that talk to each other over the Kafka protocol.
+func startStack(t *testing.T, dataDir string) *stack {
+	t.Helper()
+	s := &stack{http: kafkatest.FreeAddr(t), grpc: kafkatest.FreeAddr(t), kafka: kafkatest.FreeAddr(t), done: make(chan error, 1)}
+	cfg := Config{
+		DataDir: dataDir, HTTPAddr: s.http, GRPCAddr: s.grpc, KafkaAddr: s.kafka,
+		ClickHouse: clickhouseAddr(), APIKey: testKey, ExtraKeys: "other:other-key", Partitions: 4,
+		LogFormat: "console", LogLevel: "warn", Tick: time.Second,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	var out bytes.Buffer
+	go func() { s.done <- Run(ctx, cfg, zaptest.NewLogger(t).Named("devstack"), &out) }()
+	waitReady(t, "http://"+s.http, s.done)
+	return s
+}
+
+func (s *stack) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("devstack exited: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("devstack did not stop within 30s")
+	}
+}
+
+func clickhouseAddr() string {
+	if a := os.Getenv("SENDGUARD_CLICKHOUSE"); a != "" {
+		return a
+	}
+	return "off"
+}
+
+func waitReady(t *testing.T, base string, done chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("devstack exited before ready: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("/readyz did not answer 200 within 30s")
+}
+
+func post(t *testing.T, url, key, contentType, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// readTopic returns every record of topic as decoded messages.
+func readTopic[T proto.Message](t *testing.T, brokers []string, topic string, newT func() T) []T {
+	t.Helper()
+	var out []T
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := kafka.ReadAll(ctx, brokers, topic, func(m kafka.Message) error {
+		v := newT()
+		if err := proto.Unmarshal(m.Value(), v); err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read %s: %v", topic, err)
+	}
+	return out
+}
+
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+func ndjson(lines []string) string { return strings.Join(lines, "\n") + "\n" }
+
+// TestHopChain posts canonical events to ingest and follows them over the
+// broker through every stage: raw → events → metrics → decisions → control,
+// then asks PermissionService.
+func TestHopChain(t *testing.T) {
+	s := startStack(t, t.TempDir())
+	defer s.stop(t)
+	base := "http://" + s.http
+	brokers := []string{s.kafka}
+
+	if code, _ := post(t, base+"/v1/events", "", "application/json", `{}`); code != http.StatusUnauthorized {
+		t.Fatalf("no credentials: %d, want 401", code)
+	}
+	if code, body := post(t, base+"/v1/events", testKey, "application/json", `{"type":"bounced","occurred_at":"2026-11-20T10:00:00Z","recipient":"a@b.com","bounce":{"class":"squishy"}}`); code != http.StatusBadRequest || !strings.Contains(body, `"field":"bounce.class"`) {
+		t.Fatalf("bad enum: %d %s, want 400 naming bounce.class", code, body)
+	}
+
+	now := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	var lines []string
+	const delivered, complaints = 600, 6
+	for i := range delivered {
+		rcpt := fmt.Sprintf("r%d@example%d.com", i, i%40)
+		lines = append(lines,
+			fmt.Sprintf(`{"event_id":"s%d","type":"sent","occurred_at":%q,"sender":"ann@acme.io","recipient":%q,"campaign":"c1"}`, i, now, rcpt),
+			fmt.Sprintf(`{"event_id":"d%d","type":"delivered","occurred_at":%q,"sender":"ann@acme.io","recipient":%q,"campaign":"c1"}`, i, now, rcpt))
+	}
+	for i := range complaints {
+		lines = append(lines, fmt.Sprintf(`{"event_id":"x%d","type":"complained","occurred_at":%q,"sender":"ann@acme.io","recipient":"r%d@example%d.com","campaign":"c1","complaint":{"source":"fbl","feedback_type":"abuse"}}`, i, now, i, i%40))
+	}
+	// A healthy domain alongside.
+	lines = append(lines, fmt.Sprintf(`{"event_id":"ok1","type":"delivered","occurred_at":%q,"sender":"bob@calm.io","recipient":"z@example.org"}`, now))
+	total := len(lines)
+	if code, body := post(t, base+"/v1/events", testKey, "application/x-ndjson", ndjson(lines)); code != http.StatusAccepted {
+		t.Fatalf("post ndjson: %d %s", code, body)
+	}
+	// A redelivery of the same events must not count twice.
+	if code, body := post(t, base+"/v1/events", testKey, "application/x-ndjson", ndjson(lines[:10])); code != http.StatusAccepted {
+		t.Fatalf("post redelivery: %d %s", code, body)
+	}
+
+	eventually(t, "every event normalized onto sg.events.v1", 30*time.Second, func() bool {
+		evs := readTopic(t, brokers, topics.Events, func() *sgv1.Event { return &sgv1.Event{} })
+		ids := map[string]bool{}
+		for _, e := range evs {
+			if e.GetTenant() != DefaultTenant {
+				t.Fatalf("event %s has tenant %q", e.GetEventId(), e.GetTenant())
+			}
+			ids[e.GetEventId()] = true
+		}
+		return len(ids) == total
+	})
+	var domainSnap *sgv1.WindowSnapshot
+	eventually(t, "a snapshot of domain acme.io with every delivery counted once", 30*time.Second, func() bool {
+		for _, sn := range readTopic(t, brokers, topics.Metrics, func() *sgv1.WindowSnapshot { return &sgv1.WindowSnapshot{} }) {
+			if sn.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && sn.GetScope().GetTarget() == "acme.io" &&
+				sn.GetMetrics()["delivered_24h"] == delivered && sn.GetMetrics()["complaints_24h"] == complaints {
+				domainSnap = sn
+				return true
+			}
+		}
+		return false
+	})
+	if got := domainSnap.GetMetrics()["complaint_rate_24h"]; got != float64(complaints)/delivered {
+		t.Errorf("complaint_rate_24h = %v, want %v", got, float64(complaints)/delivered)
+	}
+	eventually(t, "a pause decision for domain acme.io with its explanation", 30*time.Second, func() bool {
+		for _, d := range readTopic(t, brokers, topics.Decisions, func() *sgv1.Decision { return &sgv1.Decision{} }) {
+			if d.GetScope().GetTarget() == "acme.io" && d.GetAction() == sgv1.Action_ACTION_PAUSE && !d.GetShadow() {
+				if d.GetExplanation().GetMetric() == "" || d.GetExplanation().GetSampleSize() == 0 {
+					t.Fatalf("decision without explanation: %v", d)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "a pause command for domain acme.io on sg.control.v1", 30*time.Second, func() bool {
+		for _, c := range readTopic(t, brokers, topics.Control, func() *sgv1.ControlCommand { return &sgv1.ControlCommand{} }) {
+			if c.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && c.GetScope().GetTarget() == "acme.io" && c.GetAction() == sgv1.Action_ACTION_PAUSE {
+				return true
+			}
+		}
+		return false
+	})
+
+	conn, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	perm := sgv1.NewPermissionServiceClient(conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+testKey)
+	check := func(ctx context.Context, sender, rcpt string) sgv1.Verdict {
+		resp, err := perm.Check(ctx, &sgv1.CheckRequest{Sender: sender, Recipient: rcpt, DryRun: true})
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		return resp.GetVerdict()
+	}
+	if v := check(ctx, "ann@acme.io", "new@example.net"); v != sgv1.Verdict_VERDICT_DENY {
+		t.Errorf("paused domain: %v, want DENY", v)
+	}
+	if v := check(ctx, "bob@calm.io", "r0@example0.com"); v != sgv1.Verdict_VERDICT_DENY {
+		t.Errorf("complainer (suppressed): %v, want DENY", v)
+	}
+	if v := check(ctx, "bob@calm.io", "new@example.net"); v != sgv1.Verdict_VERDICT_ALLOW {
+		t.Errorf("healthy domain: %v, want ALLOW", v)
+	}
+	// Tenant isolation: another tenant's view is untouched.
+	other := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer other-key")
+	if v := check(other, "ann@acme.io", "r0@example0.com"); v != sgv1.Verdict_VERDICT_ALLOW {
+		t.Errorf("other tenant: %v, want ALLOW", v)
+	}
+}
