@@ -30,12 +30,15 @@
 //	rollup_day      SummingMergeTree, bucket toDate(occurred_at)
 //	schema_migrations  applied migration versions and checksums
 //
-// Each rollup table is fed by a materialized view (rollup_*_mv, "TO" the
-// table) that fans every inserted event out with ARRAY JOIN to the scope
-// levels of RollupLevels (tenant, domain, sender, campaign, variant,
-// provider, domain_provider, account, segment, list_source; empty targets
-// dropped) and sums the Counters, the counts of pkg/metrics plus
-// auth_checks. SummingMergeTree sums rows with the same key only when parts
+// Each rollup table is fed by its own materialized view (rollup_*_mv, "TO"
+// the table) that reads every block inserted into events, fans each event
+// out with ARRAY JOIN to the scope levels of RollupLevels (tenant, domain,
+// sender, campaign, variant, provider, domain_provider, account, segment,
+// list_source; empty targets dropped) and counts the Counters, the counts
+// of pkg/metrics plus auth_checks, per (tenant, level, target, bucket).
+// All three views read events: 18.16 does not pass a view's insert on to
+// the views of its target table, so hour and day cannot be derived from
+// minute. SummingMergeTree sums rows with the same key only when parts
 // merge, so readers always aggregate: SELECT sum(sent) … GROUP BY, or
 // RollupCounts.
 //

@@ -1,8 +1,10 @@
 -- Rollups: per scope (tenant, level, target) and bucket, the counters of
 -- pkg/metrics. One materialized view per granularity reads each inserted
 -- block of events, fans every event out to the scope levels it belongs to
--- (ARRAY JOIN, empty targets dropped) and writes partial sums into a
--- SummingMergeTree. Parts merge in the background: always read with sum()
+-- (ARRAY JOIN of two parallel arrays, level words and targets; empty targets
+-- dropped) and writes partial sums into a SummingMergeTree. The views read
+-- events directly: 18.16 does not cascade a view's insert into the views of
+-- its target table, so hour and day cannot be derived from minute. Parts merge in the background: always read with sum()
 -- and GROUP BY (or RollupCounts), never a bare SELECT.
 {{range .Rollups}}
 CREATE TABLE IF NOT EXISTS `{{$.DB}}`.{{.Table}} (
@@ -24,17 +26,16 @@ TTL toDate(bucket) + toIntervalDay({{.TTLDays}})
 CREATE MATERIALIZED VIEW IF NOT EXISTS `{{$.DB}}`.{{.Table}}_mv TO `{{$.DB}}`.{{.Table}} AS
 SELECT
     tenant,
-    scope.1 AS level,
-    scope.2 AS target,
+    level,
+    target,
     {{.BucketExpr}} AS bucket
 {{- range $.Counters}},
-    sum(toUInt64({{.Expr}})) AS {{.Name}}
+    countIf({{.Expr}}) AS {{.Name}}
 {{- end}}
 FROM `{{$.DB}}`.events
-ARRAY JOIN arrayFilter(x -> x.2 != '', [
-{{- range $i, $l := $.Levels}}{{if $i}},{{end}}
-    ('{{$l.Name}}', {{$l.Expr}})
-{{- end}}
-]) AS scope
+ARRAY JOIN
+    [{{range $i, $l := $.Levels}}{{if $i}}, {{end}}'{{$l.Name}}'{{end}}] AS level,
+    [{{range $i, $l := $.Levels}}{{if $i}}, {{end}}{{$l.Expr}}{{end}}] AS target
+WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 {{end}}

@@ -186,42 +186,34 @@ ORDER BY (tenant, level, target, bucket);
 CREATE MATERIALIZED VIEW IF NOT EXISTS `sendguard`.rollup_minute_mv TO `sendguard`.rollup_minute AS
 SELECT
     tenant,
-    scope.1 AS level,
-    scope.2 AS target,
+    level,
+    target,
     toStartOfMinute(occurred_at) AS bucket,
-    sum(toUInt64(type = 'sent')) AS sent,
-    sum(toUInt64(type = 'delivered')) AS delivered,
-    sum(toUInt64(type = 'deferred')) AS deferred,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'hard')) AS hard_bounces,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'soft')) AS soft_bounces,
-    sum(toUInt64(type IN ('bounced', 'rejected'))) AS delivery_errors,
-    sum(toUInt64(type = 'complained' AND complaint_feedback_type != 'not_spam')) AS complaints,
-    sum(toUInt64(type = 'unsubscribed')) AS unsubscribes,
-    sum(toUInt64(type = 'opened')) AS opens,
-    sum(toUInt64(type = 'clicked')) AS clicks,
-    sum(toUInt64(type = 'replied')) AS replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('interested', 'referral'))) AS positive_replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile'))) AS negative_replies,
-    sum(toUInt64(type = 'replied' AND reply_category = 'ooo')) AS ooo_replies,
-    sum(toUInt64(type = 'placement_test')) AS placement_tests,
-    sum(toUInt64(type = 'placement_test' AND placement_folder = 'inbox')) AS placement_inbox,
-    sum(toUInt64(type = 'placement_test' AND placement_folder IN ('spam', 'missing'))) AS placement_spam,
-    sum(toUInt64(type = 'auth_check')) AS auth_checks,
-    sum(toUInt64(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0))) AS auth_failures,
-    sum(toUInt64(type = 'rejected')) AS rejected
+    countIf(type = 'sent') AS sent,
+    countIf(type = 'delivered') AS delivered,
+    countIf(type = 'deferred') AS deferred,
+    countIf(type = 'bounced' AND bounce_class = 'hard') AS hard_bounces,
+    countIf(type = 'bounced' AND bounce_class = 'soft') AS soft_bounces,
+    countIf(type IN ('bounced', 'rejected')) AS delivery_errors,
+    countIf(type = 'complained' AND complaint_feedback_type != 'not_spam') AS complaints,
+    countIf(type = 'unsubscribed') AS unsubscribes,
+    countIf(type = 'opened') AS opens,
+    countIf(type = 'clicked') AS clicks,
+    countIf(type = 'replied') AS replies,
+    countIf(type = 'replied' AND reply_category IN ('interested', 'referral')) AS positive_replies,
+    countIf(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile')) AS negative_replies,
+    countIf(type = 'replied' AND reply_category = 'ooo') AS ooo_replies,
+    countIf(type = 'placement_test') AS placement_tests,
+    countIf(type = 'placement_test' AND placement_folder = 'inbox') AS placement_inbox,
+    countIf(type = 'placement_test' AND placement_folder IN ('spam', 'missing')) AS placement_spam,
+    countIf(type = 'auth_check') AS auth_checks,
+    countIf(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0)) AS auth_failures,
+    countIf(type = 'rejected') AS rejected
 FROM `sendguard`.events
-ARRAY JOIN arrayFilter(x -> x.2 != '', [
-    ('tenant', tenant),
-    ('domain', sending_domain),
-    ('sender', sender),
-    ('campaign', campaign),
-    ('variant', variant),
-    ('provider', provider),
-    ('domain_provider', if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider))),
-    ('account', account),
-    ('segment', segment),
-    ('list_source', list_source)
-]) AS scope
+ARRAY JOIN
+    ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
+    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
 CREATE TABLE IF NOT EXISTS `sendguard`.rollup_hour (
@@ -257,42 +249,34 @@ ORDER BY (tenant, level, target, bucket);
 CREATE MATERIALIZED VIEW IF NOT EXISTS `sendguard`.rollup_hour_mv TO `sendguard`.rollup_hour AS
 SELECT
     tenant,
-    scope.1 AS level,
-    scope.2 AS target,
+    level,
+    target,
     toStartOfHour(occurred_at) AS bucket,
-    sum(toUInt64(type = 'sent')) AS sent,
-    sum(toUInt64(type = 'delivered')) AS delivered,
-    sum(toUInt64(type = 'deferred')) AS deferred,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'hard')) AS hard_bounces,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'soft')) AS soft_bounces,
-    sum(toUInt64(type IN ('bounced', 'rejected'))) AS delivery_errors,
-    sum(toUInt64(type = 'complained' AND complaint_feedback_type != 'not_spam')) AS complaints,
-    sum(toUInt64(type = 'unsubscribed')) AS unsubscribes,
-    sum(toUInt64(type = 'opened')) AS opens,
-    sum(toUInt64(type = 'clicked')) AS clicks,
-    sum(toUInt64(type = 'replied')) AS replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('interested', 'referral'))) AS positive_replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile'))) AS negative_replies,
-    sum(toUInt64(type = 'replied' AND reply_category = 'ooo')) AS ooo_replies,
-    sum(toUInt64(type = 'placement_test')) AS placement_tests,
-    sum(toUInt64(type = 'placement_test' AND placement_folder = 'inbox')) AS placement_inbox,
-    sum(toUInt64(type = 'placement_test' AND placement_folder IN ('spam', 'missing'))) AS placement_spam,
-    sum(toUInt64(type = 'auth_check')) AS auth_checks,
-    sum(toUInt64(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0))) AS auth_failures,
-    sum(toUInt64(type = 'rejected')) AS rejected
+    countIf(type = 'sent') AS sent,
+    countIf(type = 'delivered') AS delivered,
+    countIf(type = 'deferred') AS deferred,
+    countIf(type = 'bounced' AND bounce_class = 'hard') AS hard_bounces,
+    countIf(type = 'bounced' AND bounce_class = 'soft') AS soft_bounces,
+    countIf(type IN ('bounced', 'rejected')) AS delivery_errors,
+    countIf(type = 'complained' AND complaint_feedback_type != 'not_spam') AS complaints,
+    countIf(type = 'unsubscribed') AS unsubscribes,
+    countIf(type = 'opened') AS opens,
+    countIf(type = 'clicked') AS clicks,
+    countIf(type = 'replied') AS replies,
+    countIf(type = 'replied' AND reply_category IN ('interested', 'referral')) AS positive_replies,
+    countIf(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile')) AS negative_replies,
+    countIf(type = 'replied' AND reply_category = 'ooo') AS ooo_replies,
+    countIf(type = 'placement_test') AS placement_tests,
+    countIf(type = 'placement_test' AND placement_folder = 'inbox') AS placement_inbox,
+    countIf(type = 'placement_test' AND placement_folder IN ('spam', 'missing')) AS placement_spam,
+    countIf(type = 'auth_check') AS auth_checks,
+    countIf(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0)) AS auth_failures,
+    countIf(type = 'rejected') AS rejected
 FROM `sendguard`.events
-ARRAY JOIN arrayFilter(x -> x.2 != '', [
-    ('tenant', tenant),
-    ('domain', sending_domain),
-    ('sender', sender),
-    ('campaign', campaign),
-    ('variant', variant),
-    ('provider', provider),
-    ('domain_provider', if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider))),
-    ('account', account),
-    ('segment', segment),
-    ('list_source', list_source)
-]) AS scope
+ARRAY JOIN
+    ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
+    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
 CREATE TABLE IF NOT EXISTS `sendguard`.rollup_day (
@@ -328,41 +312,33 @@ ORDER BY (tenant, level, target, bucket);
 CREATE MATERIALIZED VIEW IF NOT EXISTS `sendguard`.rollup_day_mv TO `sendguard`.rollup_day AS
 SELECT
     tenant,
-    scope.1 AS level,
-    scope.2 AS target,
+    level,
+    target,
     toDate(occurred_at) AS bucket,
-    sum(toUInt64(type = 'sent')) AS sent,
-    sum(toUInt64(type = 'delivered')) AS delivered,
-    sum(toUInt64(type = 'deferred')) AS deferred,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'hard')) AS hard_bounces,
-    sum(toUInt64(type = 'bounced' AND bounce_class = 'soft')) AS soft_bounces,
-    sum(toUInt64(type IN ('bounced', 'rejected'))) AS delivery_errors,
-    sum(toUInt64(type = 'complained' AND complaint_feedback_type != 'not_spam')) AS complaints,
-    sum(toUInt64(type = 'unsubscribed')) AS unsubscribes,
-    sum(toUInt64(type = 'opened')) AS opens,
-    sum(toUInt64(type = 'clicked')) AS clicks,
-    sum(toUInt64(type = 'replied')) AS replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('interested', 'referral'))) AS positive_replies,
-    sum(toUInt64(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile'))) AS negative_replies,
-    sum(toUInt64(type = 'replied' AND reply_category = 'ooo')) AS ooo_replies,
-    sum(toUInt64(type = 'placement_test')) AS placement_tests,
-    sum(toUInt64(type = 'placement_test' AND placement_folder = 'inbox')) AS placement_inbox,
-    sum(toUInt64(type = 'placement_test' AND placement_folder IN ('spam', 'missing'))) AS placement_spam,
-    sum(toUInt64(type = 'auth_check')) AS auth_checks,
-    sum(toUInt64(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0))) AS auth_failures,
-    sum(toUInt64(type = 'rejected')) AS rejected
+    countIf(type = 'sent') AS sent,
+    countIf(type = 'delivered') AS delivered,
+    countIf(type = 'deferred') AS deferred,
+    countIf(type = 'bounced' AND bounce_class = 'hard') AS hard_bounces,
+    countIf(type = 'bounced' AND bounce_class = 'soft') AS soft_bounces,
+    countIf(type IN ('bounced', 'rejected')) AS delivery_errors,
+    countIf(type = 'complained' AND complaint_feedback_type != 'not_spam') AS complaints,
+    countIf(type = 'unsubscribed') AS unsubscribes,
+    countIf(type = 'opened') AS opens,
+    countIf(type = 'clicked') AS clicks,
+    countIf(type = 'replied') AS replies,
+    countIf(type = 'replied' AND reply_category IN ('interested', 'referral')) AS positive_replies,
+    countIf(type = 'replied' AND reply_category IN ('not_a_fit', 'unsubscribe', 'complaint', 'hostile')) AS negative_replies,
+    countIf(type = 'replied' AND reply_category = 'ooo') AS ooo_replies,
+    countIf(type = 'placement_test') AS placement_tests,
+    countIf(type = 'placement_test' AND placement_folder = 'inbox') AS placement_inbox,
+    countIf(type = 'placement_test' AND placement_folder IN ('spam', 'missing')) AS placement_spam,
+    countIf(type = 'auth_check') AS auth_checks,
+    countIf(type = 'auth_check' AND (auth_spf = 'fail' OR auth_dkim = 'fail' OR auth_dmarc_policy = 'missing' OR auth_aligned = 0)) AS auth_failures,
+    countIf(type = 'rejected') AS rejected
 FROM `sendguard`.events
-ARRAY JOIN arrayFilter(x -> x.2 != '', [
-    ('tenant', tenant),
-    ('domain', sending_domain),
-    ('sender', sender),
-    ('campaign', campaign),
-    ('variant', variant),
-    ('provider', provider),
-    ('domain_provider', if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider))),
-    ('account', account),
-    ('segment', segment),
-    ('list_source', list_source)
-]) AS scope
+ARRAY JOIN
+    ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
+    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
