@@ -94,3 +94,11 @@ func FuzzParseGeneric(f *testing.F) {
 		"{\"type\":\"sent\",\"recipient\":\"a@x.io\",\"occurred_at\":\"2026-11-01T00:00:00Z\"}\n{\"type\":\"x\"}\n",
 		`{"type":"postmaster_stats","sending_domain":"acme.io","occurred_at":"2026-11-01T00:00:00Z","postmaster":{"spam_rate":0.5}}`)
 }
+
+func FuzzParseGRPC(f *testing.F) {
+	seed, err := proto.Marshal(&sgv1.Event{Type: sgv1.EventType_EVENT_TYPE_SENT, Recipient: "a@x.io", Campaign: "c"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzParse(f, sgv1.Source_SOURCE_GRPC, "", string(seed), `{"type":"sent","recipient":"a@x.io"}`)
+}

@@ -6,9 +6,13 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/canonical"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+	"google.golang.org/protobuf/proto"
 )
 
-// Generic: Sendguard's canonical event JSON (pkg/canonical), one object or
+// Generic and gRPC: a protobuf-encoded sgv1.Event (Content-Type naming
+// protobuf, or a gRPC envelope whose payload is not JSON — what ingest
+// writes for IngestService), or Sendguard's canonical event JSON
+// (pkg/canonical), one object or
 // NDJSON (item errors then name the 1-based line). NDJSON is chosen by a Content-Type naming ndjson or jsonl, or
 // when the payload is not a single object but its first line is one. The
 // envelope's tenant, envelope id, received_at and source replace whatever
@@ -19,6 +23,17 @@ import (
 func parseGeneric(b *builder) {
 	payload := b.env.GetPayload()
 	ct := strings.ToLower(b.env.GetContentType())
+	if strings.Contains(ct, "protobuf") || (b.env.GetSource() == sgv1.Source_SOURCE_GRPC && !looksLikeJSON(payload)) {
+		// Ingest stores a canonical event received over gRPC as the
+		// protobuf encoding of sgv1.Event.
+		ev := &sgv1.Event{}
+		if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(payload, ev); err != nil {
+			b.payloadErr("invalid protobuf event", err)
+			return
+		}
+		b.genericEvent(0, ev)
+		return
+	}
 	ndjson := strings.Contains(ct, "ndjson") || strings.Contains(ct, "jsonl") || strings.Contains(ct, "json-seq")
 	if !ndjson {
 		ev, err := canonical.Decode(payload)
@@ -88,4 +103,10 @@ func (b *builder) genericEvent(item int, ev *sgv1.Event) {
 		}
 	}
 	b.add(item, ev)
+}
+
+// looksLikeJSON reports whether payload starts, after white space, with '{'.
+func looksLikeJSON(payload []byte) bool {
+	p := bytes.TrimLeft(payload, " \t\r\n")
+	return len(p) > 0 && p[0] == '{'
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/canonical"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -167,6 +168,31 @@ func TestGeneric(t *testing.T) {
 			t.Errorf("err = %v", pe)
 		}
 	})
+	t.Run("grpc protobuf payload", func(t *testing.T) {
+		in := &sgv1.Event{Type: sgv1.EventType_EVENT_TYPE_COMPLAINED, Recipient: "A@X.io", Tenant: "tenant-b",
+			OccurredAt: timestamppb.New(testReceivedAt.Add(-time.Minute))}
+		data, err := proto.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := envelope(sgv1.Source_SOURCE_GRPC, data)
+		env.ContentType = "application/protobuf"
+		evs, err := Parse(env, testOptions())
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%v %v", evs, err)
+		}
+		checkStamped(t, env, evs[0])
+		if evs[0].Recipient != "a@x.io" || !strings.HasPrefix(evs[0].EventId, "sg-") {
+			t.Errorf("%v", evs[0])
+		}
+		again, _ := Parse(envelope(sgv1.Source_SOURCE_GRPC, data), testOptions())
+		if again[0].EventId != evs[0].EventId {
+			t.Errorf("id not stable: %s %s", again[0].EventId, evs[0].EventId)
+		}
+		if _, err := Parse(envelope(sgv1.Source_SOURCE_GRPC, []byte{0xff, 0xff}), testOptions()); !IsPermanent(err) {
+			t.Errorf("garbage protobuf: %v", err)
+		}
+	})
 	t.Run("grpc source uses the same form", func(t *testing.T) {
 		evs, err := Parse(envelope(sgv1.Source_SOURCE_GRPC, []byte(line(""))), testOptions())
 		if err != nil || evs[0].Source != sgv1.Source_SOURCE_GRPC {
@@ -278,6 +304,10 @@ func TestPostmarkDetails(t *testing.T) {
 		{"TypeCode only", `{"RecordType":"Bounce","ID":7,"TypeCode":256,"Email":"a@x.io","BouncedAt":"2026-11-01T00:00:00Z","Details":"DNS lookup failed"}`,
 			sgv1.EventType_EVENT_TYPE_BOUNCED, func(e *sgv1.Event) bool {
 				return e.EventId == "postmark:7" && e.Bounce.Category == sgv1.BounceCategory_BOUNCE_CATEGORY_DNS
+			}},
+		{"transient is a deferral", `{"RecordType":"Bounce","ID":9,"Type":"Transient","Email":"a@x.io","BouncedAt":"2026-11-01T00:00:00Z","Details":"smtp;550 5.7.1 try later"}`,
+			sgv1.EventType_EVENT_TYPE_DEFERRED, func(e *sgv1.Event) bool {
+				return e.Bounce.GetClass() == sgv1.BounceClass_BOUNCE_CLASS_SOFT && e.Bounce.GetSmtpCode() == 550
 			}},
 		{"auto responder is an ooo reply", `{"RecordType":"Bounce","ID":8,"Type":"AutoResponder","Email":"a@x.io","BouncedAt":"2026-11-01T00:00:00Z"}`,
 			sgv1.EventType_EVENT_TYPE_REPLIED, func(e *sgv1.Event) bool {

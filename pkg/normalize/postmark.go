@@ -13,7 +13,8 @@ import (
 // accepted too), told apart by RecordType.
 //
 // Mapping: Delivery→delivered; Bounce→bounced with Type (or TypeCode) given
-// to the classifier, except Type SpamComplaint→complained, Unsubscribe→
+// to the classifier, except Type Transient ("message delayed")→deferred,
+// SpamComplaint→complained, Unsubscribe→
 // unsubscribed (reply, global), AutoResponder→replied (category ooo),
 // ManuallyDeactivated, TemplateRenderingFailed, SMTPApiError and
 // InboundError→rejected, and Subscribe, AddressChange, OpenRelayTest and
@@ -117,6 +118,10 @@ func (b *builder) postmarkItem(i int, raw json.RawMessage) {
 		case "ManuallyDeactivated", "TemplateRenderingFailed", "SMTPApiError", "InboundError":
 			ev.Type = sgv1.EventType_EVENT_TYPE_REJECTED
 			ev.Bounce = bounce(bounceIn{esp: "postmark", espType: bounceType, diagnostic: diag})
+		case "Transient":
+			// "Message delayed": the receiving server deferred it.
+			ev.Type = sgv1.EventType_EVENT_TYPE_DEFERRED
+			ev.Bounce = deferral(bounceIn{esp: "postmark", espType: bounceType, diagnostic: diag})
 		case "Subscribe", "AddressChange", "OpenRelayTest", "Unconfirmed":
 			return
 		default:
