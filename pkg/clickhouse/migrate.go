@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -238,7 +239,7 @@ func MigrateWith(ctx context.Context, conn driver.Conn, db string, f Features) e
 			return err
 		}
 		for i, s := range stmts {
-			if err := conn.Exec(ctx, s); err != nil {
+			if err := conn.Exec(ctx, s); err != nil && !alreadyExists(err) {
 				return fmt.Errorf("migration %03d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -247,6 +248,14 @@ func MigrateWith(ctx context.Context, conn driver.Conn, db string, f Features) e
 		}
 	}
 	return nil
+}
+
+// alreadyExists reports a TABLE_ALREADY_EXISTS (57) error, which IF NOT
+// EXISTS can still raise when two processes create the same table at the
+// same moment.
+func alreadyExists(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == 57
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, db string) (map[int]string, error) {

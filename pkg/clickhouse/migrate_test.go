@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/sendguard/sendguard/pkg/clickhouse/clickhousetest"
@@ -212,6 +213,19 @@ func TestMigrateStopsOnError(t *testing.T) {
 	rows := c.InsertedRows("schema_migrations")
 	if len(rows) != 1 || rows[0][0] != uint32(1) {
 		t.Errorf("recorded %v, want only migration 1", rows)
+	}
+}
+
+func TestMigrateToleratesConcurrentCreate(t *testing.T) {
+	c := migrationsFake()
+	c.OnExec = func(query string, _ []any) error {
+		if strings.Contains(query, "rollup_hour_mv") {
+			return &clickhouse.Exception{Code: 57, Message: "Table rollup_hour_mv already exists"}
+		}
+		return nil
+	}
+	if err := Migrate(context.Background(), c); err != nil {
+		t.Fatalf("Migrate with a concurrently created view: %v", err)
 	}
 }
 

@@ -120,7 +120,8 @@ type BatchWriter[T any] struct {
 	flushMu sync.Mutex // serialises INSERTs so rows keep their order
 
 	kick   chan struct{}
-	stop   context.CancelFunc
+	quit   chan struct{}      // closed by Close: the flusher ends after its current flush
+	stop   context.CancelFunc // cancels a background flush still running when Close's ctx ends
 	bgCtx  context.Context
 	doneBg chan struct{}
 }
@@ -139,7 +140,7 @@ func NewBatchWriter[T any](conn driver.Conn, table Table, row func(T) []any, cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &BatchWriter[T]{
 		conn: conn, table: table, row: row, cfg: cfg, m: m,
-		kick: make(chan struct{}, 1), stop: cancel, bgCtx: ctx, doneBg: make(chan struct{}),
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), stop: cancel, bgCtx: ctx, doneBg: make(chan struct{}),
 	}
 	go w.loop()
 	return w, nil
@@ -155,7 +156,7 @@ func (w *BatchWriter[T]) loop() {
 	}
 	for {
 		select {
-		case <-w.bgCtx.Done():
+		case <-w.quit:
 			return
 		case <-tick:
 		case <-w.kick:
@@ -234,8 +235,16 @@ func (w *BatchWriter[T]) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	w.mu.Unlock()
+	// Let a running background INSERT finish (cancelling it could leave the
+	// server with rows the writer then sends again), unless ctx ends first.
+	close(w.quit)
+	select {
+	case <-w.doneBg:
+	case <-ctx.Done():
+		w.stop()
+		<-w.doneBg
+	}
 	w.stop()
-	<-w.doneBg
 	if err := w.flush(ctx); err != nil {
 		return fmt.Errorf("close %s writer with %d rows pending: %w", w.table.Name, w.Pending(), err)
 	}
