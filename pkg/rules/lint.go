@@ -21,6 +21,9 @@ func lintSet(p *parser, set *compiledSet) {
 					p.warnAt(r.pos["condition"].line, r.pos["condition"].col, r.ID, "condition is always true")
 				}
 			}
+			if r.enforces() && r.Recovery == "" && b.cond == r.Condition {
+				p.warnAt(r.Line, 0, r.ID, "no recovery condition: the scope recovers as soon as the condition is false, without a hysteresis band")
+			}
 			if b.shadow || !r.enforces() {
 				continue
 			}

@@ -151,7 +151,13 @@ func (s Source) String() string {
 
 // Explain says which metric, comparator, threshold, window and sample a
 // decision's explanation reports. Threshold is a CEL expression (a number,
-// a param name or e.g. "2.0 * unsubscribe_rate_7d").
+// a param name or e.g. "2.0 * unsubscribe_rate_7d"), evaluated on the
+// snapshot. Without it the engine derives all of them from the first
+// "metric <op> threshold" comparison of the condition; a condition that is
+// a disjunction (a || b) is explained by the disjunct that fired, and the
+// rule's Explain applies only to disjuncts that have no such comparison.
+// Window defaults to the metric's window, Sample to the rate's denominator
+// over the same window (complaint_rate_24h → delivered_24h).
 type Explain struct {
 	Metric     string
 	Comparator string
