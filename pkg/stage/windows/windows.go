@@ -154,7 +154,7 @@ func (s *Stage) Flush(ctx context.Context) error {
 	if len(dirty) == 0 {
 		return nil
 	}
-	recs, err := s.records(dirty, true)
+	recs, err := s.records(dirty, time.Time{})
 	if err != nil {
 		return err
 	}
@@ -181,17 +181,26 @@ func (s *Stage) Tick(ctx context.Context) error {
 	if len(all) == 0 {
 		return nil
 	}
-	recs, err := s.records(all, false)
+	recs, err := s.records(all, s.now())
 	if err != nil {
 		return err
 	}
 	return s.pub.Produce(ctx, recs...)
 }
 
-func (s *Stage) records(keys []window.ScopeKey, checkpoint bool) ([]kafka.Record, error) {
+// records builds the snapshot records of keys. A zero at means "as of each
+// scope's newest event" and adds checkpoints (a flush); otherwise snapshots
+// are evaluated at at (a tick: windows slide forward without new events).
+func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, error) {
+	checkpoint := at.IsZero()
 	recs := make([]kafka.Record, 0, 2*len(keys))
 	for _, k := range keys {
-		snap := s.agg.Snapshot(k)
+		var snap *sgv1.WindowSnapshot
+		if checkpoint {
+			snap = s.agg.Snapshot(k)
+		} else {
+			snap = s.agg.SnapshotAt(k, at)
+		}
 		if snap == nil {
 			continue
 		}
