@@ -2,10 +2,7 @@ package canonical
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -23,20 +20,19 @@ const timestampName protoreflect.FullName = "google.protobuf.Timestamp"
 // an object. A JSON null value leaves its field unset. Decode does not
 // validate the event's content; see Validate.
 func Decode(data []byte) (*sgv1.Event, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, syntaxErr("", err)
+	l := &lexer{data: data}
+	if c := l.peek(); c != '{' {
+		if c == 0 {
+			return nil, l.syntax("")
+		}
+		return nil, fieldErr("", "expected a JSON object, got %s", l.kind())
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fieldErr("", "expected a JSON object, got %s", describe(tok))
-	}
+	l.pos++
 	ev := &sgv1.Event{}
-	if err := decodeMessage(dec, ev.ProtoReflect(), ""); err != nil {
+	if err := decodeMessage(l, ev.ProtoReflect(), ""); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if !l.eof() {
 		return nil, fieldErr("", "unexpected data after the JSON object")
 	}
 	return ev, nil
@@ -73,50 +69,85 @@ func DecodeNDJSON(data []byte, max int) ([]*sgv1.Event, error) {
 	return out, nil
 }
 
+// fieldSet records the fields seen in one object, to refuse duplicates.
+type fieldSet struct {
+	low  [2]uint64
+	high map[protoreflect.FieldNumber]bool
+}
+
+// add reports whether n was not yet in the set.
+func (s *fieldSet) add(n protoreflect.FieldNumber) bool {
+	if n < 128 {
+		w, bit := n/64, uint64(1)<<(n%64)
+		if s.low[w]&bit != 0 {
+			return false
+		}
+		s.low[w] |= bit
+		return true
+	}
+	if s.high == nil {
+		s.high = map[protoreflect.FieldNumber]bool{}
+	}
+	if s.high[n] {
+		return false
+	}
+	s.high[n] = true
+	return true
+}
+
 // decodeMessage reads the members of an object whose '{' was consumed, and
 // the closing '}'.
-func decodeMessage(dec *json.Decoder, m protoreflect.Message, path string) error {
+func decodeMessage(l *lexer, m protoreflect.Message, path string) error {
 	fields := m.Descriptor().Fields()
-	var seen map[protoreflect.FieldNumber]bool
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return syntaxErr(path, err)
+	var seen fieldSet
+	if l.peek() == '}' {
+		l.pos++
+		return nil
+	}
+	for {
+		if l.peek() != '"' {
+			if c := l.peek(); isValueStart(c) {
+				return fieldErr(path, "expected a field name, got %s", l.kind())
+			}
+			return l.syntax(path)
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return fieldErr(path, "expected a field name, got %s", describe(tok))
+		key, err := l.readString(path)
+		if err != nil {
+			return err
 		}
 		p := joinPath(path, key)
+		if err := l.expect(':', p); err != nil {
+			return err
+		}
 		fd := fields.ByName(protoreflect.Name(key))
 		if fd == nil {
 			return fieldErr(p, "unknown field")
 		}
-		if seen == nil {
-			seen = make(map[protoreflect.FieldNumber]bool, fields.Len())
-		}
-		if seen[fd.Number()] {
+		if !seen.add(fd.Number()) {
 			return fieldErr(p, "duplicate field")
 		}
-		seen[fd.Number()] = true
-		if err := decodeField(dec, m, fd, p); err != nil {
+		if err := decodeField(l, m, fd, p); err != nil {
 			return err
 		}
+		switch l.peek() {
+		case ',':
+			l.pos++
+		case '}':
+			l.pos++
+			return nil
+		default:
+			return l.syntax(path)
+		}
 	}
-	// Consume the closing '}'.
-	if _, err := dec.Token(); err != nil {
-		return syntaxErr(path, err)
-	}
-	return nil
 }
 
-func decodeField(dec *json.Decoder, m protoreflect.Message, fd protoreflect.FieldDescriptor, path string) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return syntaxErr(path, err)
+func decodeField(l *lexer, m protoreflect.Message, fd protoreflect.FieldDescriptor, path string) error {
+	c := l.peek()
+	if c == 'n' {
+		return l.readLiteral("null", path) // null: leave unset
 	}
-	if tok == nil {
-		return nil // null: leave unset
+	if !isValueStart(c) {
+		return l.syntax(path)
 	}
 	if fd.IsList() || fd.IsMap() {
 		return fieldErr(path, "repeated fields are not supported")
@@ -124,9 +155,12 @@ func decodeField(dec *json.Decoder, m protoreflect.Message, fd protoreflect.Fiel
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		if fd.Message().FullName() == timestampName {
-			s, ok := tok.(string)
-			if !ok {
-				return fieldErr(path, "expected an RFC 3339 timestamp string, got %s", describe(tok))
+			if c != '"' {
+				return fieldErr(path, "expected an RFC 3339 timestamp string, got %s", l.kind())
+			}
+			s, err := l.readString(path)
+			if err != nil {
+				return err
 			}
 			ts, err := parseTimestamp(s)
 			if err != nil {
@@ -135,14 +169,15 @@ func decodeField(dec *json.Decoder, m protoreflect.Message, fd protoreflect.Fiel
 			m.Set(fd, protoreflect.ValueOfMessage(ts.ProtoReflect()))
 			return nil
 		}
-		if d, ok := tok.(json.Delim); !ok || d != '{' {
-			return fieldErr(path, "expected an object, got %s", describe(tok))
+		if c != '{' {
+			return fieldErr(path, "expected an object, got %s", l.kind())
 		}
-		return decodeMessage(dec, m.Mutable(fd).Message(), path)
+		l.pos++
+		return decodeMessage(l, m.Mutable(fd).Message(), path)
 	case protoreflect.EnumKind:
-		s, ok := tok.(string)
-		if !ok {
-			return fieldErr(path, "expected a string, got %s", describe(tok))
+		s, err := readTyped(l, c, '"', "a string", path, l.readString)
+		if err != nil {
+			return err
 		}
 		n, err := ParseWord(fd.Enum(), s)
 		if err != nil {
@@ -150,47 +185,55 @@ func decodeField(dec *json.Decoder, m protoreflect.Message, fd protoreflect.Fiel
 		}
 		m.Set(fd, protoreflect.ValueOfEnum(n))
 	case protoreflect.StringKind:
-		s, ok := tok.(string)
-		if !ok {
-			return fieldErr(path, "expected a string, got %s", describe(tok))
+		s, err := readTyped(l, c, '"', "a string", path, l.readString)
+		if err != nil {
+			return err
 		}
 		m.Set(fd, protoreflect.ValueOfString(s))
 	case protoreflect.BoolKind:
-		b, ok := tok.(bool)
-		if !ok {
-			return fieldErr(path, "expected true or false, got %s", describe(tok))
+		switch c {
+		case 't':
+			if err := l.readLiteral("true", path); err != nil {
+				return err
+			}
+			m.Set(fd, protoreflect.ValueOfBool(true))
+		case 'f':
+			if err := l.readLiteral("false", path); err != nil {
+				return err
+			}
+			m.Set(fd, protoreflect.ValueOfBool(false))
+		default:
+			return fieldErr(path, "expected true or false, got %s", l.kind())
 		}
-		m.Set(fd, protoreflect.ValueOfBool(b))
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		n, ok := tok.(json.Number)
-		if !ok {
-			return fieldErr(path, "expected an integer, got %s", describe(tok))
-		}
-		v, err := strconv.ParseInt(string(n), 10, 32)
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		n, err := readNumber(l, c, "an integer", path)
 		if err != nil {
-			return fieldErr(path, "expected a 32-bit integer, got %s", n)
+			return err
 		}
-		m.Set(fd, protoreflect.ValueOfInt32(int32(v)))
-	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
-		n, ok := tok.(json.Number)
-		if !ok {
-			return fieldErr(path, "expected an integer, got %s", describe(tok))
+		bits := 64
+		if k := fd.Kind(); k == protoreflect.Int32Kind || k == protoreflect.Sint32Kind || k == protoreflect.Sfixed32Kind {
+			bits = 32
 		}
-		v, err := strconv.ParseInt(string(n), 10, 64)
+		v, err := strconv.ParseInt(n, 10, bits)
 		if err != nil {
-			return fieldErr(path, "expected a 64-bit integer, got %s", n)
+			return fieldErr(path, "expected a %d-bit integer, got %s", bits, n)
 		}
-		m.Set(fd, protoreflect.ValueOfInt64(v))
+		if bits == 32 {
+			m.Set(fd, protoreflect.ValueOfInt32(int32(v)))
+		} else {
+			m.Set(fd, protoreflect.ValueOfInt64(v))
+		}
 	case protoreflect.DoubleKind, protoreflect.FloatKind:
-		n, ok := tok.(json.Number)
-		if !ok {
-			return fieldErr(path, "expected a number, got %s", describe(tok))
+		n, err := readNumber(l, c, "a number", path)
+		if err != nil {
+			return err
 		}
 		bits := 64
 		if fd.Kind() == protoreflect.FloatKind {
 			bits = 32
 		}
-		v, err := strconv.ParseFloat(string(n), bits)
+		v, err := strconv.ParseFloat(n, bits)
 		if err != nil || math.IsInf(v, 0) {
 			return fieldErr(path, "number %s out of range", n)
 		}
@@ -203,6 +246,22 @@ func decodeField(dec *json.Decoder, m protoreflect.Message, fd protoreflect.Fiel
 		return fieldErr(path, "unsupported field kind %s", fd.Kind())
 	}
 	return nil
+}
+
+// readTyped reads a string value, or reports the JSON type found instead.
+func readTyped(l *lexer, c, want byte, wantDesc, path string, read func(string) (string, error)) (string, error) {
+	if c != want {
+		return "", fieldErr(path, "expected %s, got %s", wantDesc, l.kind())
+	}
+	return read(path)
+}
+
+// readNumber reads a number value, or reports the JSON type found instead.
+func readNumber(l *lexer, c byte, wantDesc, path string) (string, error) {
+	if c != '-' && (c < '0' || c > '9') {
+		return "", fieldErr(path, "expected %s, got %s", wantDesc, l.kind())
+	}
+	return l.readNumber(path)
 }
 
 // parseTimestamp parses an RFC 3339 time (fractional seconds allowed) into a
@@ -219,35 +278,11 @@ func parseTimestamp(s string) (*timestamppb.Timestamp, error) {
 	return ts, nil
 }
 
-func syntaxErr(path string, err error) *FieldError {
-	if errors.Is(err, io.EOF) {
-		return fieldErr(path, "unexpected end of JSON input")
+// isValueStart reports whether c can begin a JSON value.
+func isValueStart(c byte) bool {
+	switch {
+	case c == '{', c == '[', c == '"', c == 't', c == 'f', c == 'n', c == '-':
+		return true
 	}
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fieldErr(path, "malformed JSON at offset %d: %v", se.Offset, se)
-	}
-	return fieldErr(path, "malformed JSON: %v", err)
-}
-
-func describe(tok json.Token) string {
-	switch v := tok.(type) {
-	case nil:
-		return "null"
-	case json.Delim:
-		switch v {
-		case '{':
-			return "an object"
-		case '[':
-			return "an array"
-		}
-		return fmt.Sprintf("%q", string(v))
-	case string:
-		return "a string"
-	case json.Number, float64:
-		return "a number"
-	case bool:
-		return "a boolean"
-	}
-	return fmt.Sprintf("%T", tok)
+	return '0' <= c && c <= '9'
 }

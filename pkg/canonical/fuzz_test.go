@@ -2,9 +2,11 @@ package canonical
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // FuzzDecode checks that Decode never panics and that every event it accepts
@@ -17,6 +19,8 @@ func FuzzDecode(f *testing.F) {
 		`{"type":"replied","reply":{"category":"not_now","risk":"low","text":"\u2028\u0000"},"role_account":true,"auth":{"spf":"pass","aligned":false}}`,
 		`{"placement":{},"received_at":"9999-12-31T23:59:59.999999999Z","source":"SOURCE_GRPC"}`,
 		`{}`, `null`, `[]`, `{"type":null}`,
+		`{"message_id":"\ud83d\ude00 \ud800x \udc00\ud800 \u00e9\/\b\f"}`, "{\"sender\":\"a\xffb\"}",
+		`{"bounce":{"smtp_code":-0,"diagnostic":"1e5"},"postmaster":{"spam_rate":-1.5E-3}}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -28,6 +32,20 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error %T is not a *FieldError", err)
 			}
 			return
+		}
+		// Differential check against encoding/json: what Decode accepts
+		// is valid JSON, and its strings decode the same way.
+		var ref map[string]any
+		if err := json.Unmarshal(data, &ref); err != nil {
+			t.Fatalf("Decode accepted what encoding/json rejects: %v", err)
+		}
+		m := ev.ProtoReflect()
+		for k, v := range ref {
+			s, ok := v.(string)
+			fd := m.Descriptor().Fields().ByName(protoreflect.Name(k))
+			if ok && fd != nil && fd.Kind() == protoreflect.StringKind && m.Get(fd).String() != s {
+				t.Fatalf("field %s: Decode %q, encoding/json %q", k, m.Get(fd).String(), s)
+			}
 		}
 		out, err := Marshal(ev)
 		if err != nil {

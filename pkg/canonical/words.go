@@ -61,7 +61,11 @@ func ParseWord(ed protoreflect.EnumDescriptor, s string) (protoreflect.EnumNumbe
 	if s == "" {
 		return 0, fmt.Errorf("empty %s", ed.Name())
 	}
-	n, ok := wordsFor(ed).fromText[strings.ToLower(s)]
+	w := wordsFor(ed)
+	n, ok := w.fromText[s] // the usual case: already a lower-case word
+	if !ok {
+		n, ok = w.fromText[strings.ToLower(s)]
+	}
 	if !ok {
 		return 0, fmt.Errorf("unknown %s %q (want one of %s)", ed.Name(), s, strings.Join(Words(ed), ", "))
 	}
