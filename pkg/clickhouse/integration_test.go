@@ -474,7 +474,7 @@ func roundTrip(t *testing.T, conn driver.Conn, table clickhouse.Table, keyCol, k
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	if !rows.Next() {
 		t.Fatalf("%s %s not found", table.Name, key)
 	}

@@ -264,7 +264,7 @@ func appliedMigrations(ctx context.Context, conn driver.Conn, db string) (map[in
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	out := map[int]string{}
 	for rows.Next() {
 		var (

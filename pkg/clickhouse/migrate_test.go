@@ -29,11 +29,17 @@ func TestSchemaSnapshots(t *testing.T) {
 	}{
 		{"schema_18.16.sql", Version{18, 16, 1}},
 		{"schema_25.8.sql", Version{25, 8, 0}},
+		{"queries.sql", Version{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			var b strings.Builder
-			for _, m := range ms {
+			list := ms
+			if tt.file == "queries.sql" {
+				writeQueries(t, &b)
+				list = nil
+			}
+			for _, m := range list {
 				stmts, err := m.Render("sendguard", FeaturesOf(tt.version))
 				if err != nil {
 					t.Fatal(err)
@@ -58,6 +64,23 @@ func TestSchemaSnapshots(t *testing.T) {
 				t.Errorf("rendered schema differs from %s; rerun with REGENERATE_SNAPSHOTS=1 and review the diff", path)
 			}
 		})
+	}
+}
+
+// writeQueries writes every query the package builds at run time.
+func writeQueries(t *testing.T, b *strings.Builder) {
+	for _, tb := range []Table{EventsTable, DecisionsTable, CommandsTable, DeadLettersTable} {
+		b.WriteString(tb.InsertSQL() + ";\n\n")
+	}
+	for _, g := range []Granularity{Minute, Hour, Day} {
+		b.WriteString(RollupCountsSQL(g) + ";\n\n")
+	}
+	for _, l := range RollupLevels {
+		q, err := EventCountsSQL(l.Level)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(q + ";\n\n")
 	}
 }
 

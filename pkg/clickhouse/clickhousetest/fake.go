@@ -186,7 +186,7 @@ func (c *Conn) PrepareBatch(ctx context.Context, query string, _ ...driver.Prepa
 		return nil, err
 	}
 	c.record("PrepareBatch", query, nil)
-	return &Batch{conn: c, query: query}, nil
+	return &Batch{conn: c, ctx: ctx, query: query}, nil
 }
 
 // Batch is the fake driver.Batch of Conn.
@@ -194,6 +194,7 @@ type Batch struct {
 	driver.Batch
 
 	conn  *Conn
+	ctx   context.Context
 	query string
 	rows  [][]any
 	err   error
@@ -219,7 +220,8 @@ func (b *Batch) Append(v ...any) error {
 	return nil
 }
 
-// Send records the batch as an Insert unless OnSend fails it.
+// Send records the batch as an Insert unless OnSend fails it or the
+// context given to PrepareBatch is done.
 func (b *Batch) Send() error {
 	if b.sent {
 		return errors.New("clickhousetest: batch already sent")
@@ -228,6 +230,9 @@ func (b *Batch) Send() error {
 		return b.err
 	}
 	b.sent = true
+	if err := b.ctx.Err(); err != nil {
+		return err
+	}
 	if b.conn.OnSend != nil {
 		if err := b.conn.OnSend(b.query, b.rows); err != nil {
 			return err
