@@ -108,6 +108,7 @@ type parsedMessage struct {
 	origBody  []byte
 	origRaw   []byte   // the whole first message/rfc822 part
 	texts     []string // text/plain parts, decoded
+	report    *string  // reportText, once computed
 	htmls     []string // text/html parts, tags stripped
 	topIsText bool
 }

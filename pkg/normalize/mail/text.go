@@ -36,15 +36,15 @@ import (
 var (
 	addrRe = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
 
-	originalMarkerRe = regexp.MustCompile(`(?im)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:(?:included|attached|enclosed|below|here) is )?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
+	originalMarkerRe = regexp.MustCompile(`(?m)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:(?:included|attached|enclosed|below|here) is )?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
 
-	recipientIntroRe = regexp.MustCompile(`(?i)(following address(?:es|\(es\))? failed|following recipients?(?: \(s\))?|following addresses|to the following addresses|following address|did not reach the following recipient|delivery has failed to these recipients|couldn't be delivered to|could not be delivered to|was not delivered to|wasn't delivered to|unable to deliver (?:your )?message to|fatal errors|could not deliver (?:mail|the message|your message) to|message to the following|delivery to the following|not delivered to the following|undeliverable to|has been delayed|recipient(?:s)? (?:address(?:es)? )?(?:rejected|failed|unknown)|failed recipient|unknown recipient|recipient:|address(?:es)? failed)`)
+	recipientIntroRe = regexp.MustCompile(`(following address(?:es|\(es\))? failed|following recipients?(?: \(s\))?|following addresses|to the following addresses|following address|did not reach the following recipient|delivery has failed to these recipients|couldn't be delivered to|could not be delivered to|was not delivered to|wasn't delivered to|unable to deliver (?:your )?message to|fatal errors|could not deliver (?:mail|the message|your message) to|message to the following|delivery to the following|not delivered to the following|undeliverable to|has been delayed|recipient(?:s)? (?:address(?:es)? )?(?:rejected|failed|unknown)|failed recipient|unknown recipient|recipient:|address(?:es)? failed)`)
 
-	codeLineRe = regexp.MustCompile(`(?i)(?:^|[^0-9.])(?:[245][0-9]{2}[ \-]+[0-9A-Za-z#<\[]|[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)|said:|said\)|reason:|remote server returned|error was|the error that|diagnostic`)
+	codeLineRe = regexp.MustCompile(`(?:^|[^0-9.])(?:[245][0-9]{2}[ \-]+[0-9A-Za-z#<\[]|[245]\.[0-9]{1,3}\.[0-9]{1,3}\b)|said:|said\)|reason:|remote server returned|error was|the error that|diagnostic`)
 
-	delayedRe = regexp.MustCompile(`(?i)has been delayed|delivery (?:is |has been )?delayed|delayed mail|warning message only|(?:will|shall) (?:continue to )?(?:retry|try again|be retried)|message will be retried|not yet been delivered|still (?:undelivered|trying)|do not need to resend|delivery status notification \(delay\)|mail delivery delayed|temporarily (?:unable|deferred)`)
+	delayedRe = regexp.MustCompile(`has been delayed|delivery (?:is |has been )?delayed|delayed mail|warning message only|(?:will|shall) (?:continue to )?(?:retry|try again|be retried)|message will be retried|not yet been delivered|still (?:undelivered|trying)|do not need to resend|delivery status notification \(delay\)|mail delivery delayed|temporarily (?:unable|deferred)`)
 
-	labelLineRe = regexp.MustCompile(`(?i)^[ \t>]*(?:from|to|cc|reply-to|sender|return-path|message-id|in-reply-to|references|subject|sent|date|received|x-[a-z0-9-]+|envelope-from|delivered-to|final-recipient|original-recipient|reporting-mta|remote-mta|received-from-mta|status|action|arrival-date|last-attempt-date|will-retry-until)\s*:`)
+	labelLineRe = regexp.MustCompile(`^[ \t>]*(?:from|to|cc|reply-to|sender|return-path|message-id|in-reply-to|references|subject|sent|date|received|x-[a-z0-9-]+|envelope-from|delivered-to|final-recipient|original-recipient|reporting-mta|remote-mta|received-from-mta|status|action|arrival-date|last-attempt-date|will-retry-until)\s*:`)
 
 	htmlTagRe = regexp.MustCompile(`(?s)<(?:script|style)[^>]*>.*?</(?:script|style)>|<br\s*/?>|</?(?:p|div|tr|li|h[1-6])[^>]*>|<[^>]+>`)
 
@@ -53,7 +53,7 @@ var (
 
 // splitOriginal cuts t at the first original-message marker line.
 func splitOriginal(t string) (before, after string, ok bool) {
-	loc := originalMarkerRe.FindStringIndex(t)
+	loc := originalMarkerRe.FindStringIndex(asciiLower(t))
 	if loc == nil {
 		return t, "", false
 	}
@@ -78,9 +78,35 @@ func stripHTML(s string) string {
 	return html.UnescapeString(s)
 }
 
+// asciiLower lower-cases ASCII letters only, so byte offsets stay valid
+// between s and the result (the scanning regexps are lower case).
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // reportText is the human-readable report: text parts cut at the original
 // message marker.
 func (pm *parsedMessage) reportText() string {
+	if pm.report != nil {
+		return *pm.report
+	}
+	r := pm.buildReport()
+	pm.report = &r
+	return r
+}
+
+func (pm *parsedMessage) buildReport() string {
 	var b strings.Builder
 	for _, t := range pm.allTexts() {
 		before, _, _ := splitOriginal(t)
@@ -114,8 +140,9 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
+	low := asciiLower(text)
 	action := "failed"
-	if delayedRe.MatchString(text) {
+	if delayedRe.MatchString(low) {
 		action = "delayed"
 	}
 	exclude := pm.excludedAddresses()
@@ -143,6 +170,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 	}
 
 	lines := strings.Split(text, "\n")
+	lowLines := strings.Split(low, "\n")
 	// Offsets of lines, to map regex positions to lines.
 	lineOf := func(off int) int {
 		n := 0
@@ -155,7 +183,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 		return len(lines) - 1
 	}
 	startLine := 0
-	if loc := recipientIntroRe.FindStringIndex(text); loc != nil {
+	if loc := recipientIntroRe.FindStringIndex(low); loc != nil {
 		startLine = lineOf(loc[0])
 	}
 
@@ -173,7 +201,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 	collect := func(from int) {
 		for i := from; i < len(lines); i++ {
 			l := lines[i]
-			if labelLineRe.MatchString(l) {
+			if strings.IndexByte(l, '@') < 0 || isLabelLine(lowLines[i]) {
 				continue
 			}
 			// One recipient per line: further addresses on the same line
@@ -181,7 +209,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 			// not follow <b>").
 			for _, a := range addrRe.FindAllString(l, -1) {
 				a = strings.ToLower(strings.Trim(a, ".-"))
-				if seen[a] || !isCandidate(a) || strings.Contains(strings.ToLower(l), "message-id") {
+				if seen[a] || !isCandidate(a) || strings.Contains(lowLines[i], "message-id") {
 					continue
 				}
 				if len(failed) > 0 && !contains(failed, a) {
@@ -202,7 +230,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 			order = append(order, mention{a, -1})
 		}
 	}
-	globalDiag := firstCodeWindow(lines, 0, len(lines))
+	globalDiag := firstCodeWindow(lines, lowLines, 0, len(lines))
 	var out []dsnRecipient
 	if len(order) == 0 {
 		// No address in the text at all: one outcome for the original To.
@@ -225,7 +253,7 @@ func textRecipients(pm *parsedMessage) []dsnRecipient {
 				}
 			}
 			end = min(end, m.line+12)
-			diag = firstCodeWindow(lines, m.line, end)
+			diag = firstCodeWindow(lines, lowLines, m.line, end)
 			if diag == "" {
 				diag = windowText(lines, m.line, end)
 				if !hasEvidence(diag) {
@@ -266,17 +294,23 @@ func contains(list []string, s string) bool {
 // hasEvidence reports whether a text window carries a code or a phrase the
 // bounce classifier knows.
 func hasEvidence(s string) bool {
-	if codeLineRe.MatchString(s) {
+	if codeLineRe.MatchString(asciiLower(s)) {
 		return true
 	}
 	return classify.Bounce(classify.BounceInput{Diagnostic: s}).Rule != "default"
 }
 
+// isLabelLine reports whether a lower-cased line is a header-like label
+// line ("from: …", "final-recipient: …").
+func isLabelLine(l string) bool {
+	return strings.IndexByte(l, ':') >= 0 && labelLineRe.MatchString(l)
+}
+
 // firstCodeWindow returns up to four lines of lines[from:to] starting at
 // the first line with a reply code, status code or "said:" clause.
-func firstCodeWindow(lines []string, from, to int) string {
+func firstCodeWindow(lines, low []string, from, to int) string {
 	for i := from; i < to && i < len(lines); i++ {
-		if codeLineRe.MatchString(lines[i]) && !labelLineRe.MatchString(lines[i]) {
+		if codeLineRe.MatchString(low[i]) && !isLabelLine(low[i]) {
 			return windowText(lines, i, min(to, i+4))
 		}
 	}
