@@ -135,6 +135,11 @@ func Parse(env *sgv1.RawEnvelope, opts Options) ([]*sgv1.Event, error) {
 		return nil, &ParseError{Source: "unspecified", Reason: "nil envelope"}
 	}
 	b := newBuilder(env, &opts)
+	if strings.TrimSpace(env.GetTenant()) == "" {
+		// Ingest resolves the tenant from credentials; an envelope without
+		// one must not produce events that belong to nobody.
+		return nil, &ParseError{Source: b.src, Reason: "envelope has no tenant"}
+	}
 	switch env.GetSource() {
 	case sgv1.Source_SOURCE_GENERIC, sgv1.Source_SOURCE_GRPC:
 		parseGeneric(b)

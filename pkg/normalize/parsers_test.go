@@ -46,6 +46,11 @@ func TestParseEnvelopeErrors(t *testing.T) {
 	if !strings.Contains(pe.Error(), "unsupported source") {
 		t.Errorf("unspecified source: %v", pe)
 	}
+	noTenant := envelope(sgv1.Source_SOURCE_GENERIC, []byte(`{"type":"sent","recipient":"a@x.io"}`))
+	noTenant.Tenant = ""
+	if evs, err := Parse(noTenant, testOptions()); !IsPermanent(err) || len(evs) != 0 {
+		t.Errorf("envelope without tenant: %v %v", evs, err)
+	}
 	if IsPermanent(errors.New("broker down")) {
 		t.Error("IsPermanent of a foreign error")
 	}
