@@ -282,7 +282,7 @@ func (p *parser) compileRule(base *cel.Env, r *Rule, rp map[string]pos, cond, re
 		used := identifiers(ca.NativeRep().Expr(), nil)
 		cr.atoms = conjunctionAtoms(ca.NativeRep().Expr(), params)
 		cr.consts = len(used) == 0
-		cr.branches = p.branches(e, r, rp, ca, params)
+		cr.branches = p.branches(e, r, rp, ca, params, "")
 		if len(params) > 0 && cond == r.Condition {
 			for k := range params {
 				if !used[k] && !strings.Contains(rec, k) {
@@ -310,7 +310,7 @@ func (p *parser) compileRule(base *cel.Env, r *Rule, rp map[string]pos, cond, re
 				key = "condition"
 			}
 			if fa := p.compileExpr(e, r, rp, key, text, cel.BoolType); fa != nil {
-				cr.fallback = p.branches(e, r, rp, fa, params)
+				cr.fallback = p.branches(e, r, rp, fa, params, ms.Fallback)
 			}
 		}
 	}
@@ -351,7 +351,7 @@ func (p *parser) compileRule(base *cel.Env, r *Rule, rp map[string]pos, cond, re
 
 // branches splits a condition on its top-level || so that an explanation
 // reports the disjunct that actually fired.
-func (p *parser) branches(e *cel.Env, r *Rule, rp map[string]pos, a *cel.Ast, params map[string]float64) []branch {
+func (p *parser) branches(e *cel.Env, r *Rule, rp map[string]pos, a *cel.Ast, params map[string]float64, fallback string) []branch {
 	root := a.NativeRep()
 	var parts []ast.Expr
 	var split func(x ast.Expr)
@@ -383,7 +383,7 @@ func (p *parser) branches(e *cel.Env, r *Rule, rp map[string]pos, a *cel.Ast, pa
 			}
 			b.prg = p.program(e, r, pa)
 		}
-		b.explain = p.explain(e, r, rp, part, root.SourceInfo(), params, len(parts) > 1)
+		b.explain = p.explain(e, r, rp, part, root.SourceInfo(), params, len(parts) > 1, fallback)
 		out = append(out, b)
 	}
 	return out
@@ -394,7 +394,7 @@ var flipped = map[string]string{">=": "<=", ">": "<", "<=": ">=", "<": ">", "=="
 
 // explain derives the explanation of one branch from its first comparison
 // of a metric, then applies the rule's explicit explain fields.
-func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, info *ast.SourceInfo, params map[string]float64, multi bool) explainC {
+func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, info *ast.SourceInfo, params map[string]float64, multi bool, fallback string) explainC {
 	var ex explainC
 	for _, c := range conjuncts(x) {
 		if c.Kind() != ast.CallKind {
@@ -418,17 +418,25 @@ func (p *parser) explain(e *cel.Env, r *Rule, rp map[string]pos, x ast.Expr, inf
 	}
 	// A rule's explicit explain applies to a single condition, and to the
 	// branches of a disjunction only where none can be derived.
+	// In a small-sample fallback the explicit fields are rewritten the way
+	// the condition was (complaint_rate_24h → complaint_rate_48h).
 	if x := r.Explain; x != nil && !(multi && ex.metric != "") {
+		rw := func(s string) string {
+			if fallback == "" {
+				return s
+			}
+			return rewriteMetrics(s, fallback)
+		}
 		if x.Metric != "" {
-			ex.metric = x.Metric
+			ex.metric = rw(x.Metric)
 		}
 		if x.Comparator != "" {
 			ex.comparator = x.Comparator
 		}
 		if x.Threshold != "" {
-			ex.thresholdText = x.Threshold
+			ex.thresholdText = rw(x.Threshold)
 		}
-		ex.window, ex.sample = x.Window, x.Sample
+		ex.window, ex.sample = x.Window, rw(x.Sample)
 	}
 	if ex.metric == "" {
 		if len(identifiers(x, nil)) > 0 {
