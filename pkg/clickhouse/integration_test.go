@@ -559,6 +559,27 @@ func TestIntegrationRoundTrips(t *testing.T) {
 	}
 }
 
+func TestIntegrationOpenCreatesDatabase(t *testing.T) {
+	addr, db := clickhousetest.Server(t)
+	ctx := context.Background()
+	fresh := db + "_created"
+	conn, err := clickhouse.Open(ctx, clickhouse.Config{Addr: addr, Database: fresh})
+	if err != nil {
+		t.Fatalf("Open of a missing database: %v", err)
+	}
+	defer func() {
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+fresh+"`")
+		_ = conn.Close()
+	}()
+	var cur string
+	if err := conn.QueryRow(ctx, "SELECT currentDatabase()").Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
+	if cur != fresh {
+		t.Errorf("current database %q, want %q", cur, fresh)
+	}
+}
+
 func TestIntegrationOpenBadAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -206,6 +206,20 @@ func TestMigrateTwiceWithFake(t *testing.T) {
 	}
 }
 
+func TestMigrateUsesServerFeatures(t *testing.T) {
+	c := migrationsFake()
+	c.Version = proto.Version{Major: 25, Minor: 8, Patch: 1}
+	if err := Migrate(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(execs(c), "\n")
+	for _, want := range []string{"LowCardinality(String)", "DateTime64(3, 'UTC')", "TTL "} {
+		if !strings.Contains(all, want) {
+			t.Errorf("migration on 25.8 lacks %s", want)
+		}
+	}
+}
+
 func TestMigrateRefusesChangedMigration(t *testing.T) {
 	c := &clickhousetest.Conn{}
 	c.OnQuery = func(query string, _ []any) ([][]any, error) {
