@@ -501,5 +501,4 @@ func TestUnixTime(t *testing.T) {
 			}
 		})
 	}
-	_ = timestamppb.Now
 }
