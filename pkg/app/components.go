@@ -172,6 +172,13 @@ func AddActuator(ctx context.Context, e *Env, cfg enforce.Config) (*actuator.Sta
 	if err != nil {
 		return nil, err
 	}
+	if e.ClickHouse != nil {
+		a, err := newAudit(e)
+		if err != nil {
+			return nil, err
+		}
+		s.SetAudit(a)
+	}
 	if err := s.Restore(ctx, e.Common.Kafka); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,14 @@ type Publisher interface {
 	Produce(ctx context.Context, records ...kafka.Record) error
 }
 
+// Audit records decisions and commands for analysts (ClickHouse); Flush
+// returns once what was recorded is durable.
+type Audit interface {
+	Decision(ctx context.Context, d *sgv1.Decision) error
+	Command(ctx context.Context, c *sgv1.ControlCommand) error
+	Flush(ctx context.Context) error
+}
+
 // Stage holds the enforcement state. Its Decisions and Events handlers run
 // in two runners; both publish through the same state, which is safe for
 // concurrent use.
@@ -36,6 +44,7 @@ type Stage struct {
 	state  *enforce.State
 	pub    Publisher
 	keys   *auth.Keys
+	audit  Audit // nil when analytics are off
 	logger *zap.Logger
 	now    func() time.Time
 
@@ -65,6 +74,9 @@ func New(state *enforce.State, pub Publisher, keys *auth.Keys, logger *zap.Logge
 	}
 	return s, nil
 }
+
+// SetAudit records every decision and applied command with a (nil: none).
+func (s *Stage) SetAudit(a Audit) { s.audit = a }
 
 // State exposes the enforcement state.
 func (s *Stage) State() *enforce.State { return s.state }
@@ -104,6 +116,11 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 		d := &sgv1.Decision{}
 		if err := proto.Unmarshal(m.Value(), d); err != nil {
 			return nil, kafka.Permanent("decision", fmt.Errorf("decode decision: %w", err))
+		}
+		if s.audit != nil {
+			if err := s.audit.Decision(context.Background(), d); err != nil {
+				return nil, fmt.Errorf("audit decision: %w", err)
+			}
 		}
 		return enforce.Commands(d), nil
 	}}
@@ -170,12 +187,22 @@ func (b *batch) apply(c *sgv1.ControlCommand) error {
 	if key != "" && c.GetAction() != sgv1.Action_ACTION_ALERT {
 		b.pending = append(b.pending, kafka.Record{Topic: topics.ControlState, Key: []byte(key), Value: state, Headers: hdr})
 	}
+	if b.s.audit != nil {
+		if err := b.s.audit.Command(context.Background(), c); err != nil {
+			return fmt.Errorf("audit command: %w", err)
+		}
+	}
 	b.s.commands.WithLabelValues(c.GetAction().String(), c.GetRule()).Inc()
 	return nil
 }
 
 // Flush publishes the pending commands and state records.
 func (b *batch) Flush(ctx context.Context) error {
+	if b.s.audit != nil {
+		if err := b.s.audit.Flush(ctx); err != nil {
+			return fmt.Errorf("flush audit: %w", err)
+		}
+	}
 	if len(b.pending) == 0 {
 		return nil
 	}

@@ -36,7 +36,9 @@ type Config struct {
 	GRPCAddr   string
 	KafkaAddr  string
 	ClickHouse string
-	Rules      string
+	// ClickHouseDB is the analytics database (created when missing).
+	ClickHouseDB string
+	Rules        string
 	APIKey     string
 	// ExtraKeys are more tenants' keys (tenant:KEY,…), for isolation tests.
 	ExtraKeys  string
@@ -55,6 +57,7 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.String(&c.GRPCAddr, "grpc-addr", "SENDGUARD_GRPC_ADDR", ":9090", "gRPC address: IngestService and PermissionService")
 	f.String(&c.KafkaAddr, "kafka-addr", "SENDGUARD_KAFKA_ADDR", ":9092", "embedded broker address (loopback when no host is given)")
 	f.String(&c.ClickHouse, "clickhouse", "SENDGUARD_CLICKHOUSE", "127.0.0.1:9000", "ClickHouse native address, or off")
+	f.String(&c.ClickHouseDB, "clickhouse-db", "SENDGUARD_CLICKHOUSE_DB", "sendguard", "ClickHouse database")
 	f.String(&c.Rules, "rules", "SENDGUARD_RULES", "", "rule-set file (hot-reloaded); the default pack when omitted")
 	f.String(&c.APIKey, "api-key", "SENDGUARD_API_KEY", "", "API key of the default tenant; generated and printed when omitted")
 	f.String(&c.ExtraKeys, "extra-keys", "SENDGUARD_API_KEYS", "", "more API keys: tenant:KEY or tenant:sha256:HEX, comma separated")
@@ -130,7 +133,7 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 		keys += "," + c.ExtraKeys
 	}
 	env, err := app.Bootstrap(ctx, app.Common{
-		Kafka: []string{broker.Addr()}, ClickHouse: c.ClickHouse, ClickHouseDatabase: "sendguard",
+		Kafka: []string{broker.Addr()}, ClickHouse: c.ClickHouse, ClickHouseDatabase: c.ClickHouseDB,
 		Partitions: c.Partitions, Replication: 1, APIKeys: keys,
 		LogFormat: c.LogFormat, LogLevel: c.LogLevel, Grace: 10 * time.Second,
 	}, logger, service.NewRegistry())
@@ -154,7 +157,7 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 		}
 		return nil
 	})
-	analytics := "ClickHouse " + c.ClickHouse + " (database sendguard)"
+	analytics := "ClickHouse " + c.ClickHouse + " (database " + c.ClickHouseDB + ")"
 	if env.ClickHouse == nil {
 		analytics = "OFF (ClickHouse not reachable or --clickhouse=off)"
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sendguard/sendguard/pkg/clickhouse"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
 	"github.com/sendguard/sendguard/pkg/topics"
@@ -27,6 +28,7 @@ const testKey = "test-key"
 
 type stack struct {
 	http, grpc, kafka string
+	analytics, db     string
 	cancel            context.CancelFunc
 	done              chan error
 }
@@ -38,9 +40,10 @@ func startStack(t *testing.T, dataDir string) *stack {
 	s := &stack{http: kafkatest.FreeAddr(t), grpc: kafkatest.FreeAddr(t), kafka: kafkatest.FreeAddr(t), done: make(chan error, 1)}
 	cfg := Config{
 		DataDir: dataDir, HTTPAddr: s.http, GRPCAddr: s.grpc, KafkaAddr: s.kafka,
-		ClickHouse: clickhouseAddr(), APIKey: testKey, ExtraKeys: "other:other-key", Partitions: 4,
+		ClickHouse: clickhouseAddr(), ClickHouseDB: fmt.Sprintf("sendguard_test_%d", time.Now().UnixNano()), APIKey: testKey, ExtraKeys: "other:other-key", Partitions: 4,
 		LogFormat: "console", LogLevel: "warn", Tick: time.Second,
 	}
+	s.analytics, s.db = cfg.ClickHouse, cfg.ClickHouseDB
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	var out bytes.Buffer
@@ -250,9 +253,42 @@ func TestHopChain(t *testing.T) {
 	if v := check(ctx, "bob@calm.io", "new@example.net"); v != sgv1.Verdict_VERDICT_ALLOW {
 		t.Errorf("healthy domain: %v, want ALLOW", v)
 	}
+	if s.analytics != "off" {
+		checkAnalytics(t, s, total)
+	}
 	// Tenant isolation: another tenant's view is untouched.
 	other := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer other-key")
 	if v := check(other, "ann@acme.io", "r0@example0.com"); v != sgv1.Verdict_VERDICT_ALLOW {
 		t.Errorf("other tenant: %v, want ALLOW", v)
 	}
+}
+
+// checkAnalytics asserts that ClickHouse holds every event exactly once and
+// the audit log of the pause.
+func checkAnalytics(t *testing.T, s *stack, total int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := clickhouse.Open(ctx, clickhouse.Config{Addr: s.analytics, Database: s.db})
+	if err != nil {
+		t.Fatalf("open clickhouse: %v", err)
+	}
+	defer conn.Close()
+	defer func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+s.db) }()
+	count := func(q string) uint64 {
+		var n uint64
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	eventually(t, "every event in ClickHouse exactly once", 30*time.Second, func() bool {
+		return count("SELECT count() FROM events WHERE tenant = 'default'") == uint64(total)
+	})
+	if n := count("SELECT uniqExact(event_id) FROM events WHERE tenant = 'default'"); n != uint64(total) {
+		t.Errorf("distinct events = %d, want %d", n, total)
+	}
+	eventually(t, "the pause decision and command in the audit tables", 30*time.Second, func() bool {
+		return count("SELECT count() FROM decisions WHERE tenant = 'default' AND target = 'acme.io' AND action = 'pause'") > 0 &&
+			count("SELECT count() FROM commands WHERE tenant = 'default' AND target = 'acme.io' AND action = 'pause'") > 0
+	})
 }
