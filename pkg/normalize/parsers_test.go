@@ -502,3 +502,36 @@ func TestUnixTime(t *testing.T) {
 		})
 	}
 }
+
+func TestAttributionOptions(t *testing.T) {
+	opts := testOptions()
+	opts.Attribution = Attribution{Campaign: []string{"seq"}, Variant: []string{"copy"}}
+	opts.CampaignHeaders = []string{"X-Seq"}
+	t.Run("custom metadata keys", func(t *testing.T) {
+		body := `[{"event":"delivered","email":"a@x.io","timestamp":1761955200,"sg_event_id":"1","unique_args":{"SEQ":"s-1","copy":"c-2","campaign":"not-this-one"}}]`
+		evs, err := Parse(envelope(sgv1.Source_SOURCE_SENDGRID, []byte(body)), opts)
+		if err != nil || evs[0].Campaign != "s-1" || evs[0].Variant != "c-2" {
+			t.Fatalf("%v %v", evs, err)
+		}
+	})
+	t.Run("custom campaign header", func(t *testing.T) {
+		body := `{"eventType":"Send","mail":{"timestamp":"2026-11-01T00:00:00Z","messageId":"m","destination":["a@x.io"],
+			"headers":[{"name":"x-seq","value":"from-header"},{"name":"X-Campaign-ID","value":"default-header"}]},"send":{}}`
+		evs, err := Parse(envelope(sgv1.Source_SOURCE_SES, []byte(body)), opts)
+		if err != nil || evs[0].Campaign != "from-header" {
+			t.Fatalf("%v %v", evs, err)
+		}
+		evs, err = Parse(envelope(sgv1.Source_SOURCE_SES, []byte(body)), testOptions())
+		if err != nil || evs[0].Campaign != "default-header" {
+			t.Fatalf("default headers: %v %v", evs, err)
+		}
+	})
+	t.Run("sender from metadata only when valid and missing", func(t *testing.T) {
+		body := `[{"event":"delivered","email":"a@x.io","timestamp":1761955200,"sg_event_id":"1","sender":"not an address"},
+			{"event":"delivered","email":"a@x.io","timestamp":1761955200,"sg_event_id":"2","from_email":"Ann <ann@acme.io>"}]`
+		evs, err := Parse(envelope(sgv1.Source_SOURCE_SENDGRID, []byte(body)), testOptions())
+		if err != nil || evs[0].Sender != "" || evs[1].Sender != "ann@acme.io" {
+			t.Fatalf("%v %v", evs, err)
+		}
+	})
+}
