@@ -39,7 +39,7 @@ type Config struct {
 	// ClickHouseDB is the analytics database (created when missing).
 	ClickHouseDB string
 	Rules        string
-	APIKey     string
+	APIKey       string
 	// ExtraKeys are more tenants' keys (tenant:KEY,…), for isolation tests.
 	ExtraKeys  string
 	Partitions int

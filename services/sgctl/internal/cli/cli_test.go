@@ -51,7 +51,7 @@ func TestReplayPausesTheComplainingDomain(t *testing.T) {
 	for sc.Scan() {
 		var c struct {
 			Action, Level, Target, Tenant, Rule, At string
-			Explanation                           *struct{ Metric string }
+			Explanation                             *struct{ Metric string }
 		}
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
