@@ -53,16 +53,19 @@
 //     ReplacingMergeTree on that key, so duplicates collapse when parts
 //     merge; until then SELECT … FROM events counts them, and
 //     events_final (FINAL) never does. Counting distinct events is always
-//     exact through events_final, uniqExact(event_id), or EventCounts.
+//     exact through events_final, uniqExact(tenant, event_id), or
+//     EventCounts.
 //   - rollups: exactly once only if each event is inserted once. The views
 //     see every INSERT, so a re-inserted event is counted again and no
-//     merge takes it back out. Sendguard relies on the writer, the
-//     windowed-metrics stage, to append only events that passed its
-//     exactly-once dedup by event_id (its dedup state is committed with its
-//     Kafka offsets), and to commit offsets only after BatchWriter.Flush
-//     returned nil. A crash between a successful INSERT and the commit can
-//     still re-insert that batch if the dedup state was not persisted with
-//     it: that window is not closed here.
+//     merge takes it back out (TestIntegrationReplayedBatch shows both
+//     behaviours). The writer, the windowed-metrics stage, must therefore
+//     append only events that passed its exactly-once dedup by event_id,
+//     and commit its Kafka offsets only after BatchWriter.Flush returned
+//     nil. What remains open is the crash between a successful INSERT and
+//     the offset commit: the batch is delivered again, and it is counted
+//     again unless the writer's dedup state already knew those ids (i.e.
+//     the state outlives the crash). Nothing in this package closes that
+//     window.
 //   - For numbers that must be exact regardless (audits, reconciliation,
 //     billing), use EventCounts, which computes the same counters from
 //     events FINAL on demand, and compare with RollupCounts: a

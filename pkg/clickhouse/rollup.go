@@ -20,7 +20,10 @@ type Counter struct {
 }
 
 // Counters are the rollup counters, the counts of pkg/metrics (Counts) plus
-// auth_checks, the denominator of auth_failure_rate. The rollup tables
+// auth_checks, the denominator of auth_failure_rate. Choices the catalogue
+// leaves open: a bounce without a class counts in delivery_errors only;
+// an ARF "not_spam" report is not a complaint; an auth check fails on SPF
+// or DKIM fail, DMARC policy missing, or no alignment. The rollup tables
 // and their materialized views are created from this list by migration
 // 004: changing it requires a new migration (Migrate refuses to start when
 // an applied migration renders differently).
