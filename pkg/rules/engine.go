@@ -540,26 +540,34 @@ func (m *machine) dwell(d *compiledRule) time.Duration {
 	return m.rs.Ramp.Dwell
 }
 
+// pauseDuration is the minimum full stop of a pause by d: the action's
+// duration (72 h when unset), lengthened to the rule's broad_duration (7
+// days when unset) when broader symptoms hold.
 func (m *machine) pauseDuration(d *compiledRule) time.Duration {
+	dur := 72 * time.Hour
 	if d == nil {
-		return 72 * time.Hour
-	}
-	if d.rule.BroadDuration > 0 && d.broadHolds(m.act) {
-		return d.rule.BroadDuration
+		return dur
 	}
 	if x := d.rule.duration(); x > 0 {
-		return x
+		dur = x
 	}
-	return 72 * time.Hour
+	if d.broadHolds(m.act) {
+		b := d.rule.BroadDuration
+		if b == 0 {
+			b = 7 * 24 * time.Hour
+		}
+		if b > dur {
+			dur = b
+		}
+	}
+	return dur
 }
 
 func (m *machine) setUntil(d *compiledRule, from time.Time) {
-	switch d.rule.Enter {
-	case paused:
-		if d.rule.duration() == 0 && (d.rule.BroadDuration == 0 || !d.broadHolds(m.act)) {
-			m.st.Until = time.Time{}
-			return
-		}
+	switch {
+	case d.rule.Enter == paused && d.rule.duration() == 0:
+		m.st.Until = time.Time{} // open-ended: only recovery ends it
+	case d.rule.Enter == paused:
 		m.st.Until = from.Add(m.pauseDuration(d))
 	default:
 		m.st.Until = from.Add(m.dwell(d))
@@ -588,7 +596,7 @@ func (m *machine) enter(f *firing) {
 // emitActions emits the rule's actions (alerts only when alertsOnly) and
 // reports whether anything was emitted.
 func (m *machine) emitActions(d *compiledRule, exp *sgv1.Explanation, from, to sgv1.HealthState, alertsOnly, enforcingOnly bool) bool {
-	any := false
+	emitted := false
 	for _, a := range d.rule.Actions {
 		isAlert := a.Type == sgv1.Action_ACTION_ALERT
 		if alertsOnly && !isAlert || enforcingOnly && isAlert {
@@ -613,9 +621,9 @@ func (m *machine) emitActions(d *compiledRule, exp *sgv1.Explanation, from, to s
 			}
 		}
 		m.out = append(m.out, dec)
-		any = true
+		emitted = true
 	}
-	return any
+	return emitted
 }
 
 func actionDuration(d *compiledRule, a Action) time.Duration {

@@ -157,6 +157,24 @@ func TestBroadSymptomsLengthenCooldown(t *testing.T) {
 	if !d.Until.AsTime().Equal(t0.Add(7 * 24 * time.Hour)) {
 		t.Fatalf("until = %v, want 7 days", d.Until.AsTime())
 	}
+	// Domain critical: 14 days with broader symptoms.
+	dm := m{"complaint_rate_24h": 0.004, "complaint_rate_prev_24h": 0.004, "delivered_24h": 900, "delivered_prev_24h": 900, "postmaster_reputation": 2}
+	dd := only(t, NewEngine(Default()).Evaluate(snapAt(lvDomain, "example.com", t0, dm)), sgv1.Action_ACTION_PAUSE)
+	if !dd.Until.AsTime().Equal(t0.Add(14 * 24 * time.Hour)) {
+		t.Fatalf("domain until = %v, want 14 days", dd.Until.AsTime())
+	}
+	// A rule without broad_duration gets the 7-day default.
+	hb := m{"hard_bounce_rate_24h": 0.05, "sent_24h": 400, "placement_inbox_rate_wow_change": -0.3}
+	hd := only(t, NewEngine(Default()).Evaluate(senderSnap(t0, hb)), sgv1.Action_ACTION_PAUSE)
+	if !hd.Until.AsTime().Equal(t0.Add(7 * 24 * time.Hour)) {
+		t.Fatalf("hard bounce until = %v, want 7 days", hd.Until.AsTime())
+	}
+	// Broad symptoms never shorten a longer pause (account cooldown 14 d).
+	am := m{"negative_contacts_14d": 3, "deferral_rate_wow_change": 2}
+	ad := only(t, NewEngine(Default()).Evaluate(snapAt(sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, "acme.com", t0, am)), sgv1.Action_ACTION_PAUSE)
+	if !ad.Until.AsTime().Equal(t0.Add(14 * 24 * time.Hour)) {
+		t.Fatalf("account until = %v, want 14 days", ad.Until.AsTime())
+	}
 }
 
 func TestRestrictedReleasesAfterDuration(t *testing.T) {
