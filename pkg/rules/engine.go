@@ -280,7 +280,7 @@ func (e *Engine) Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision {
 		return nil
 	}
 	st.LastSeen = t
-	m := &machine{rs: rs, cs: cs, st: st, act: act, t: t, scope: snap.GetScope()}
+	m := &machine{rs: rs, cs: cs, st: st, act: act, t: t, scope: snap.GetScope(), fired: fired}
 	m.step(fired)
 	m.shadows(shadow)
 	if len(m.out) > 0 && scored(st.Level) {
@@ -321,18 +321,26 @@ type machine struct {
 	act   *activation
 	t     time.Time
 	scope *sgv1.Scope
+	fired []firing
 	out   []*sgv1.Decision
 }
 
 func (m *machine) driver() *compiledRule { return m.cs.byID[m.st.Rule] }
 
-// recovered reports whether the rule holding the scope has recovered. A
-// rule the set no longer has counts as recovered.
+// recovered reports whether the rule holding the scope has recovered: its
+// recovery condition holds and it no longer fires. A rule the set no
+// longer has counts as recovered.
 func (m *machine) recovered() bool {
-	if d := m.driver(); d != nil {
-		return d.recovered(m.act)
+	d := m.driver()
+	if d == nil {
+		return true
 	}
-	return true
+	for _, f := range m.fired {
+		if f.r.rule.ID == d.rule.ID {
+			return false
+		}
+	}
+	return d.recovered(m.act)
 }
 
 // strongest is the firing rule with the strongest state; ties go to the
@@ -382,7 +390,13 @@ func (m *machine) step(fired []firing) {
 		if st.State == healthy || m.t.Before(st.Until) {
 			break
 		}
-		if m.recovered() && (w == nil || rank(w.r.rule.Enter) < rank(st.State)) {
+		if m.recovered() {
+			if w != nil && rank(w.r.rule.Enter) == rank(st.State) {
+				// Another rule holds the same state: hand over to it.
+				m.enter(w)
+				emitted[w.r.rule.ID] = true
+				break
+			}
 			if lw := strongestBelow(fired, rank(st.State)); lw != nil {
 				m.enter(lw)
 				emitted[lw.r.rule.ID] = true

@@ -333,3 +333,20 @@ func TestDomainDecisionCarriesScoreAndConcentration(t *testing.T) {
 		t.Fatalf("rule set version = %q", p.RuleSetVersion)
 	}
 }
+
+// When the rule holding a restriction recovers while another rule of the
+// same strength fires, the scope stays restricted under the new rule.
+func TestRestrictedHandover(t *testing.T) {
+	e := NewEngine(Default())
+	spike := m{"soft_bounce_rate_7d": 0.03, "soft_bounces_7d": 30, "sent_7d": 1000, "soft_bounces_28d": 60, "sent_28d": 4000}
+	only(t, e.Evaluate(senderSnap(t0, spike)), sgv1.Action_ACTION_THROTTLE)
+	surge := m{"soft_bounce_rate_7d": 0.01, "sent_7d": 1000, "sent_28d": 4000, "soft_bounces_28d": 40, "soft_bounces_7d": 10,
+		"sent_dod_change": 0.8, "active_days": 40, "sent_prev_24h": 300}
+	d := only(t, e.Evaluate(senderSnap(t0.Add(72*time.Hour), surge)), sgv1.Action_ACTION_THROTTLE)
+	if d.Rule != "sender-volume-pause-scaling" || d.FromState != restricted || d.ToState != restricted || d.DailyCap != 300 || d.CapRatio != 1 {
+		t.Fatalf("handover = %v", d)
+	}
+	if st, _ := e.State(d.Scope); st.Rule != "sender-volume-pause-scaling" {
+		t.Fatalf("state rule = %q", st.Rule)
+	}
+}
