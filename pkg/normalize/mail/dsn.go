@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 	"google.golang.org/protobuf/proto"
 
@@ -258,7 +260,7 @@ func recipientFromBlock(h *textproto.Header) dsnRecipient {
 	r := dsnRecipient{
 		action:      strings.ToLower(strings.TrimSpace(firstWord(h.Get("Action")))),
 		status:      classify.ParseEnhancedCode(" " + h.Get("Status") + " "),
-		diagnostic:  cleanDiagnostic(stripType(joinValues(h.Values("Diagnostic-Code")))),
+		diagnostic:  cleanDiagnostic(decodeEscaped(stripType(joinValues(h.Values("Diagnostic-Code"))))),
 		remoteMTA:   stripType(h.Get("Remote-Mta")),
 		lastAttempt: headerDate(h.Get("Last-Attempt-Date")),
 	}
@@ -276,6 +278,24 @@ func recipientFromBlock(h *textproto.Header) dsnRecipient {
 }
 
 func joinValues(vs []string) string { return strings.Join(vs, " ") }
+
+// decodeEscaped decodes ISO-2022-JP escape sequences that Japanese MTAs
+// (Domino, Notes) put raw into delivery-status fields, which have no
+// charset of their own. Other text is returned unchanged.
+func decodeEscaped(s string) string {
+	if !strings.Contains(s, "\x1b$B") && !strings.Contains(s, "\x1b$@") {
+		return s
+	}
+	r, err := charset.Reader("iso-2022-jp", strings.NewReader(s))
+	if err != nil {
+		return s
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxPartBytes))
+	if err != nil {
+		return s
+	}
+	return string(b)
+}
 
 func firstWord(s string) string {
 	s = strings.TrimSpace(s)

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // decode non-UTF-8 parts (ISO-2022-JP, Windows-125x …)
+	_ "github.com/emersion/go-message/charset" // registers decoders for non-UTF-8 parts (ISO-2022-JP, Windows-125x …)
 	"github.com/emersion/go-message/textproto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
