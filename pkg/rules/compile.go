@@ -88,7 +88,8 @@ func (p *parser) compileExpr(e *cel.Env, r *Rule, rp map[string]pos, key, text s
 			l, c := ce.Location.Line(), ce.Location.Column()
 			switch {
 			case ps.block:
-				line, col = ps.line+l, c+1
+				line = ps.line + l
+				col = p.indent(line) + c + 1
 			case l > 1:
 				line, col = ps.line+l-1, c+1
 			default:

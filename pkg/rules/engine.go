@@ -89,6 +89,34 @@ func (e *Engine) State(scope *sgv1.Scope) (ScopeState, bool) {
 	return *st, true
 }
 
+// Len is the number of scopes the engine holds state for.
+func (e *Engine) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.states)
+}
+
+// Prune forgets scopes last seen before cutoff that are healthy (only alert
+// or shadow memory left) or held open-ended (a retired variant, a
+// permanently suppressed recipient: the actuator keeps those). Timed pauses,
+// cooldowns, ramps and restrictions are kept. It returns how many scopes
+// were forgotten; services call it to bound memory.
+func (e *Engine) Prune(cutoff time.Time) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for k, st := range e.states {
+		if !st.LastSeen.Before(cutoff) {
+			continue
+		}
+		if st.State == healthy || st.State == paused && st.Until.IsZero() {
+			delete(e.states, k)
+			n++
+		}
+	}
+	return n
+}
+
 // activation resolves CEL variables from a snapshot: catalogue metrics the
 // snapshot lacks are 0 (postmaster_age_hours: -1 without Postmaster data),
 // and rule params shadow nothing (they never collide with metric names).

@@ -350,3 +350,22 @@ func TestRestrictedHandover(t *testing.T) {
 		t.Fatalf("state rule = %q", st.Rule)
 	}
 }
+
+func TestPrune(t *testing.T) {
+	e := NewEngine(Default())
+	e.Evaluate(snapAt(sgv1.ScopeLevel_SCOPE_LEVEL_RECIPIENT, "a@x.com", t0, m{"unsubscribes_28d": 1}))
+	e.Evaluate(senderSnap(t0, bad()))
+	e.Evaluate(senderSnap(t0.Add(time.Hour), m{"complaint_rate_24h": 0.0012, "delivered_24h": 900}))
+	e.Evaluate(snapAt(lvDomain, "warn.com", t0, m{"complaint_rate_24h": 0.0012, "complaint_rate_48h": 0.0012, "delivered_24h": 900}))
+	e.Evaluate(snapAt(lvDomain, "warn.com", t0.Add(30*time.Hour), m{}))
+	// The domain recovered and its alert cooldown passed: already forgotten.
+	if e.Len() != 2 {
+		t.Fatalf("len = %d, want 2", e.Len())
+	}
+	if n := e.Prune(t0.Add(40 * time.Hour)); n != 1 || e.Len() != 1 {
+		t.Fatalf("pruned %d, want only the suppressed recipient", n)
+	}
+	if st, ok := e.State(senderSnap(t0, nil).Scope); !ok || st.State != paused {
+		t.Fatalf("paused sender was pruned: %v %v", st.State, ok)
+	}
+}

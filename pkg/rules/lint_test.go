@@ -99,3 +99,16 @@ func TestDefaultPackLintsClean(t *testing.T) {
 		t.Fatalf("default pack: %v", diags)
 	}
 }
+
+func TestLintBlockColumn(t *testing.T) {
+	y := header + rule("id: a", "level: sender", "priority: 1", "condition: |", "  sent_24h > 1.0 &&", "    nope_24h > 2.0", "actions: [{action: alert}]", "source: x")
+	for _, d := range Lint([]byte(y), "b.yaml") {
+		if d.Line == 8 && strings.Contains(d.Message, "nope_24h") {
+			if d.Column != 11 {
+				t.Fatalf("column = %d, want 11 (where nope_24h starts)", d.Column)
+			}
+			return
+		}
+	}
+	t.Fatal("no diagnostic for nope_24h at line 8")
+}

@@ -38,7 +38,7 @@ func Lint(data []byte, name string) []Diagnostic {
 // and all diagnostics; err is an *InvalidError when any diagnostic is an
 // error, in which case the rule set is nil.
 func Parse(data []byte, name string) (*RuleSet, []Diagnostic, error) {
-	p := &parser{file: name}
+	p := &parser{file: name, lines: strings.Split(string(data), "\n")}
 	rs := &RuleSet{Name: name, Ramp: DefaultRamp, Weights: DefaultWeights()}
 	sum := sha256.Sum256(data)
 	rs.Hash = hex.EncodeToString(sum[:])
@@ -65,7 +65,17 @@ func Parse(data []byte, name string) (*RuleSet, []Diagnostic, error) {
 
 type parser struct {
 	file  string
+	lines []string
 	diags []Diagnostic
+}
+
+// indent is the indentation of a 1-based source line.
+func (p *parser) indent(line int) int {
+	if line < 1 || line > len(p.lines) {
+		return 0
+	}
+	l := p.lines[line-1]
+	return len(l) - len(strings.TrimLeft(l, " "))
 }
 
 func (p *parser) errAt(line, col int, rule, format string, args ...any) {
