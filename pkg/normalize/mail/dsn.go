@@ -19,14 +19,13 @@ import (
 // dsnRecipient is one recipient's outcome, from a delivery-status block or
 // from bounce text.
 type dsnRecipient struct {
-	recipient    string
-	action       string // failed, delayed, delivered, relayed, expanded
-	status       string // RFC 3463 code from Status:
-	diagnostic   string
-	remoteMTA    string
-	lastAttempt  time.Time
-	fromText     bool
-	textRuleName string
+	recipient   string
+	action      string // failed, delayed, delivered, relayed, expanded
+	status      string // RFC 3463 code from Status:
+	diagnostic  string
+	remoteMTA   string
+	lastAttempt time.Time
+	fromText    bool
 }
 
 // ParseDSN turns a delivery status notification into one event per

@@ -101,16 +101,14 @@ const maxPartBytes = 2 << 20
 
 // parsedMessage is what the walk collects from one message.
 type parsedMessage struct {
-	header    message.Header
-	reports   [][]byte // message/delivery-status bodies
-	feedback  [][]byte // message/feedback-report bodies
-	original  *textproto.Header
-	origBody  []byte
-	origRaw   []byte   // the whole first message/rfc822 part
-	texts     []string // text/plain parts, decoded
-	report    *string  // reportText, once computed
-	htmls     []string // text/html parts, tags stripped
-	topIsText bool
+	header   message.Header
+	reports  [][]byte // message/delivery-status bodies
+	feedback [][]byte // message/feedback-report bodies
+	original *textproto.Header
+	origRaw  []byte   // the whole first message/rfc822 part
+	texts    []string // text/plain parts, decoded
+	report   *string  // reportText, once computed
+	htmls    []string // text/html parts, tags stripped
 }
 
 // readMessage parses raw with go-message and collects its parts.
@@ -126,8 +124,6 @@ func readMessage(raw []byte) (*parsedMessage, error) {
 		return nil, err
 	}
 	pm := &parsedMessage{header: ent.Header}
-	mt, _, _ := ent.Header.ContentType()
-	pm.topIsText = mt == "" || strings.HasPrefix(mt, "text/")
 	pm.walk(ent, 0)
 	if len(pm.texts)+len(pm.htmls)+len(pm.reports)+len(pm.feedback) == 0 {
 		// Broken MIME (a boundary that does not match the header, an
@@ -184,8 +180,8 @@ func (pm *parsedMessage) lenientParts(raw []byte) {
 			pm.feedback = append(pm.feedback, content)
 		case "message/rfc822", "message/global", "text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers", "message/global-headers":
 			if pm.original == nil {
-				if h, rest, ok := readHeaderBlock(content); ok {
-					pm.original, pm.origBody, pm.origRaw = h, rest, content
+				if h, _, ok := readHeaderBlock(content); ok {
+					pm.original, pm.origRaw = h, content
 				}
 			}
 		case "text/html":
@@ -226,8 +222,8 @@ func (pm *parsedMessage) walk(e *message.Entity, depth int) {
 		pm.feedback = append(pm.feedback, body)
 	case "message/rfc822", "message/global", "text/rfc822-headers", "text/rfc822-header", "message/rfc822-headers", "message/global-headers", "message/partial":
 		if pm.original == nil {
-			if h, rest, ok := readHeaderBlock(body); ok {
-				pm.original, pm.origBody, pm.origRaw = h, rest, body
+			if h, _, ok := readHeaderBlock(body); ok {
+				pm.original, pm.origRaw = h, body
 			}
 		}
 	case "text/plain":

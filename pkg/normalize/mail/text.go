@@ -48,7 +48,7 @@ var (
 
 	htmlTagRe = regexp.MustCompile(`(?s)<(?:script|style)[^>]*>.*?</(?:script|style)>|<br\s*/?>|</?(?:p|div|tr|li|h[1-6])[^>]*>|<[^>]+>`)
 
-	notRecipientLocal = map[string]bool{"mailer-daemon": true, "postmaster": true, "mailerdaemon": true, "mail-daemon": true, "root": false}
+	notRecipientLocal = map[string]bool{"mailer-daemon": true, "postmaster": true, "mailerdaemon": true, "mail-daemon": true}
 )
 
 // splitOriginal cuts t at the first original-message marker line.
