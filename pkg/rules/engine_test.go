@@ -365,7 +365,7 @@ func TestPrune(t *testing.T) {
 	if n := e.Prune(t0.Add(40 * time.Hour)); n != 1 || e.Len() != 1 {
 		t.Fatalf("pruned %d, want only the suppressed recipient", n)
 	}
-	if st, ok := e.State(senderSnap(t0, nil).Scope); !ok || st.State != paused {
-		t.Fatalf("paused sender was pruned: %v %v", st.State, ok)
+	if st, ok := e.State(senderSnap(t0, nil).Scope); !ok || st.State != cooldown {
+		t.Fatalf("sender in cooldown was pruned: %v %v", st.State, ok)
 	}
 }
