@@ -242,12 +242,16 @@ func scopesOf(e *sgv1.Event) []scopeKey {
 	if e.SendingDomain != "" && prov != "" {
 		dp = e.SendingDomain + "|" + prov
 	}
+	variant := ""
+	if e.Variant != "" {
+		variant = e.Campaign + "/" + e.Variant // as pkg/window keys variants
+	}
 	all := []scopeKey{
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_TENANT, e.Tenant},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, e.SendingDomain},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_SENDER, e.Sender},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_CAMPAIGN, e.Campaign},
-		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, e.Variant},
+		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, variant},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_PROVIDER, prov},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER, dp},
 		{e.Tenant, sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, e.Account},

@@ -62,13 +62,15 @@ type RollupLevel struct {
 // RollupLevels are the levels with rollups. The recipient level has none
 // (one row per address per bucket would be as large as events itself).
 // The tenant level's target is the tenant id; domain_provider's is
-// "sending_domain|provider", as in sgv1.ScopeLevel.
+// "sending_domain|provider", as in sgv1.ScopeLevel; variant's is
+// "campaign/variant", as in pkg/window, so that variants of different
+// campaigns never merge.
 var RollupLevels = []RollupLevel{
 	{sgv1.ScopeLevel_SCOPE_LEVEL_TENANT, "tenant"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, "sending_domain"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_SENDER, "sender"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_CAMPAIGN, "campaign"},
-	{sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, "variant"},
+	{sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, "if(variant = '', '', concat(campaign, '/', variant))"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_PROVIDER, "provider"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER, "if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider))"},
 	{sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, "account"},

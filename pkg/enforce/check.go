@@ -72,7 +72,10 @@ func (s *State) Check(tenantName string, req *sgv1.CheckRequest, now time.Time) 
 	probe(sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, sdom)
 	probe(sgv1.ScopeLevel_SCOPE_LEVEL_SENDER, sender)
 	probe(sgv1.ScopeLevel_SCOPE_LEVEL_CAMPAIGN, req.GetCampaign())
-	probe(sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, req.GetVariant())
+	if v := req.GetVariant(); v != "" {
+		// Variant scopes are "campaign/variant", as the windows key them.
+		probe(sgv1.ScopeLevel_SCOPE_LEVEL_VARIANT, req.GetCampaign()+"/"+v)
+	}
 	probe(sgv1.ScopeLevel_SCOPE_LEVEL_PROVIDER, prov)
 	if t.perLevel[sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER] > 0 && sdom != "" && prov != "" {
 		probe(sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN_PROVIDER, sdom+"|"+prov)

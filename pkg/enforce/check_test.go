@@ -44,7 +44,7 @@ func TestCheckDeniesEachPausedLevel(t *testing.T) {
 		{"domain", lDomain, "ACME.io", aPause, "bob@gmail.com", "domain"},
 		{"sender", lSender, "ann@acme.io", aPause, "bob@gmail.com", "sender"},
 		{"campaign", lCampaign, "c1", aPause, "bob@gmail.com", "campaign"},
-		{"variant", lVariant, "v1", aPause, "bob@gmail.com", "variant"},
+		{"variant", lVariant, "c1/v1", aPause, "bob@gmail.com", "variant"},
 		{"provider", lProvider, "gmail", aPause, "bob@gmail.com", "provider"},
 		{"domain_provider", lDomProv, "acme.io|gmail", aPause, "bob@gmail.com", "domain_provider"},
 		{"provider other for a company domain", lProvider, "other", aPause, "carol@bigco.com", "provider"},

@@ -212,7 +212,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
@@ -275,7 +275,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
@@ -338,7 +338,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 

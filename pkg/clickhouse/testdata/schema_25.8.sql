@@ -213,7 +213,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
@@ -277,7 +277,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
@@ -340,7 +340,7 @@ SELECT
 FROM `sendguard`.events
 ARRAY JOIN
     ['tenant', 'domain', 'sender', 'campaign', 'variant', 'provider', 'domain_provider', 'account', 'segment', 'list_source'] AS level,
-    [tenant, sending_domain, sender, campaign, variant, provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
+    [tenant, sending_domain, sender, campaign, if(variant = '', '', concat(campaign, '/', variant)), provider, if(sending_domain = '' OR provider = '', '', concat(sending_domain, '|', provider)), account, segment, list_source] AS target
 WHERE target != ''
 GROUP BY tenant, level, target, bucket;
 
