@@ -232,8 +232,9 @@ func (cr *compiledRule) explanation(ex explainC, act *activation, cond string) *
 			threshold, _ = toFloat(v)
 		}
 	}
-	observed := act.value(ex.metric)
-	sample := int64(math.Round(act.value(ex.sample)))
+	observed := finite(act.value(ex.metric))
+	threshold = finite(threshold)
+	sample := int64(math.Round(finite(act.value(ex.sample))))
 	out := &sgv1.Explanation{
 		Metric:                ex.metric,
 		Observed:              observed,
@@ -247,6 +248,15 @@ func (cr *compiledRule) explanation(ex explainC, act *activation, cond string) *
 	}
 	out.Summary = fmt.Sprintf("%s %s: %s = %.6g %s %.6g (sample %d, window %s)", LevelName(cr.rule.Level), cr.rule.ID, ex.metric, observed, ex.comparator, threshold, sample, ex.window)
 	return out
+}
+
+// finite maps NaN and ±Inf (a threshold over an empty baseline) to 0 so
+// that decisions always serialise.
+func finite(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
 }
 
 func sourcesString(src []Source) string {

@@ -369,3 +369,16 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("sender in cooldown was pruned: %v %v", st.State, ok)
 	}
 }
+
+func TestExplanationIsFinite(t *testing.T) {
+	e := NewEngine(Default())
+	spike := m{"soft_bounce_rate_7d": 0.03, "soft_bounces_7d": 30, "sent_7d": 1000, "soft_bounces_28d": 60, "sent_28d": 4000}
+	e.Evaluate(senderSnap(t0, spike))
+	// Baseline window now empty (28d == 7d): the recovery explanation's
+	// threshold would be 0/0.
+	ds := e.Evaluate(senderSnap(t0.Add(72*time.Hour), m{"sent_7d": 500, "sent_28d": 500}))
+	d := only(t, ds, sgv1.Action_ACTION_RESUME)
+	if x := d.Explanation; math.IsNaN(x.Threshold) || math.IsInf(x.Threshold, 0) || math.IsNaN(x.Observed) {
+		t.Fatalf("non-finite explanation: %v", x)
+	}
+}
