@@ -6,42 +6,94 @@ import (
 	"strings"
 )
 
-// matcher is a compiled table pattern with a literal prefilter: a match is
-// only possible when the text contains one of the literals the pattern
+// matcher is a compiled table pattern. The pattern's top-level
+// alternatives are compiled one by one, each with a literal prefilter: an
+// alternative runs only when the text contains one of the literals it
 // requires, and strings.Contains is far cheaper than running a large
-// alternation through the regexp engine. When the pattern requires no
-// literal (a branch of only classes or optional parts), every text goes to
-// the regexp.
+// alternation through the regexp engine. An alternative that requires no
+// literal always runs.
 type matcher struct {
+	branches []branch
+	// literals is the union of the branches' literals, nil when some
+	// branch has none (kept for tests of the prefilter's soundness).
+	literals []string
+	re       *regexp.Regexp // the whole pattern, for reference
+}
+
+type branch struct {
 	re       *regexp.Regexp
 	literals []string // nil: no prefilter
 }
 
 func newMatcher(pattern string) matcher {
 	m := matcher{re: regexp.MustCompile(pattern)}
-	if re, err := syntax.Parse(pattern, syntax.Perl); err == nil {
-		if lits, ok := requiredLiterals(re); ok {
-			m.literals = lits
+	all := []string{}
+	for _, alt := range splitAlternatives(pattern) {
+		b := branch{re: regexp.MustCompile(alt)}
+		if re, err := syntax.Parse(alt, syntax.Perl); err == nil {
+			if lits, ok := requiredLiterals(re); ok {
+				b.literals = lits
+			}
+		}
+		if b.literals == nil {
+			all = nil
+		} else if all != nil {
+			all = append(all, b.literals...)
+		}
+		m.branches = append(m.branches, b)
+	}
+	m.literals = all
+	return m
+}
+
+// splitAlternatives splits a pattern at its top-level "|" (outside
+// parentheses, classes and escapes).
+func splitAlternatives(p string) []string {
+	var out []string
+	depth, start := 0, 0
+	inClass := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\':
+			i++
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			out = append(out, p[start:i])
+			start = i + 1
 		}
 	}
-	return m
+	return append(out, p[start:])
 }
 
 // MatchString reports whether s (already lower-cased) matches.
 func (m matcher) MatchString(s string) bool {
-	if m.literals != nil {
-		hit := false
-		for _, l := range m.literals {
-			if strings.Contains(s, l) {
-				hit = true
-				break
+	for _, b := range m.branches {
+		if b.literals != nil {
+			hit := false
+			for _, l := range b.literals {
+				if strings.Contains(s, l) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
 			}
 		}
-		if !hit {
-			return false
+		if b.re.MatchString(s) {
+			return true
 		}
 	}
-	return m.re.MatchString(s)
+	return false
 }
 
 // requiredLiterals returns a set of strings such that every match of re

@@ -101,14 +101,15 @@ const maxPartBytes = 2 << 20
 
 // parsedMessage is what the walk collects from one message.
 type parsedMessage struct {
-	header   message.Header
-	reports  [][]byte // message/delivery-status bodies
-	feedback [][]byte // message/feedback-report bodies
-	original *textproto.Header
-	origRaw  []byte   // the whole first message/rfc822 part
-	texts    []string // text/plain parts, decoded
-	report   *string  // reportText, once computed
-	htmls    []string // text/html parts, tags stripped
+	header       message.Header
+	reports      [][]byte // message/delivery-status bodies
+	feedback     [][]byte // message/feedback-report bodies
+	original     *textproto.Header
+	origRaw      []byte   // the whole first message/rfc822 part
+	texts        []string // text/plain parts, decoded
+	report       *string  // reportText, once computed
+	htmls        []string // text/html parts, raw (stripped when used)
+	htmlStripped bool
 }
 
 // readMessage parses raw with go-message and collects its parts.
@@ -185,7 +186,7 @@ func (pm *parsedMessage) lenientParts(raw []byte) {
 				}
 			}
 		case "text/html":
-			pm.htmls = append(pm.htmls, stripHTML(string(content)))
+			pm.htmls = append(pm.htmls, string(content))
 		default:
 			if strings.HasPrefix(mt, "text/") && len(bytes.TrimSpace(content)) > 0 {
 				pm.texts = append(pm.texts, string(content))
@@ -236,7 +237,7 @@ func (pm *parsedMessage) walk(e *message.Entity, depth int) {
 			}
 		}
 	case "text/html":
-		pm.htmls = append(pm.htmls, stripHTML(string(body)))
+		pm.htmls = append(pm.htmls, string(body))
 	}
 }
 
@@ -346,9 +347,17 @@ func dedent(s string) string {
 	return b.String()
 }
 
+// allTexts returns the text/plain parts, or the HTML parts as text when
+// there is no plain part.
 func (pm *parsedMessage) allTexts() []string {
 	if len(pm.texts) > 0 {
 		return pm.texts
+	}
+	if len(pm.htmls) > 0 && !pm.htmlStripped {
+		for i, h := range pm.htmls {
+			pm.htmls[i] = stripHTML(h)
+		}
+		pm.htmlStripped = true
 	}
 	return pm.htmls
 }

@@ -36,7 +36,7 @@ import (
 var (
 	addrRe = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_{|}~.\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+`)
 
-	originalMarkerRe = regexp.MustCompile(`(?m)^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:(?:included|attached|enclosed|below|here) is )?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
+	originalMarkerRe = regexp.MustCompile(`^[ \t>]*(?:[-=_*]{2,}[ \t]*)?(?:(?:included|attached|enclosed|below|here) is )?(?:this is a copy of the message|below this line is a copy of the message|original message|(?:a )?copy of (?:the|your) (?:original )?message|original message (?:headers|follows)|undelivered message (?:headers )?follows|returned message|(?:the )?headers? of the original message|header of the original message|unsent message (?:below|follows)|message header follows|the original message headers|original message headers|start of returned message|returned mail follows|------ ?the body of the message|message headers follow|(?:original|returned|undelivered|attached) (?:message|mail)(?: headers?)? (?:as follows|follows|below)|copy of the (?:original )?message header)`)
 
 	recipientIntroRe = regexp.MustCompile(`(following address(?:es|\(es\))? failed|following recipients?(?: \(s\))?|following addresses|to the following addresses|following address|did not reach the following recipient|delivery has failed to these recipients|couldn't be delivered to|could not be delivered to|was not delivered to|wasn't delivered to|unable to deliver (?:your )?message to|fatal errors|could not deliver (?:mail|the message|your message) to|message to the following|delivery to the following|not delivered to the following|undeliverable to|has been delayed|recipient(?:s)? (?:address(?:es)? )?(?:rejected|failed|unknown)|failed recipient|unknown recipient|recipient:|address(?:es)? failed)`)
 
@@ -51,19 +51,19 @@ var (
 	notRecipientLocal = map[string]bool{"mailer-daemon": true, "postmaster": true, "mailerdaemon": true, "mail-daemon": true}
 )
 
-// splitOriginal cuts t at the first original-message marker line.
+// splitOriginal cuts t at the first original-message marker line. Only
+// lines that mention a message, mail, header or body are tried.
 func splitOriginal(t string) (before, after string, ok bool) {
-	loc := originalMarkerRe.FindStringIndex(asciiLower(t))
-	if loc == nil {
-		return t, "", false
+	low := asciiLower(t)
+	off := 0
+	for line := range strings.Lines(low) {
+		if (strings.Contains(line, "message") || strings.Contains(line, "mail") || strings.Contains(line, "header") || strings.Contains(line, "body")) &&
+			originalMarkerRe.MatchString(line) {
+			return t[:off], t[off+len(line):], true
+		}
+		off += len(line)
 	}
-	rest := t[loc[1]:]
-	if i := strings.IndexByte(rest, '\n'); i >= 0 {
-		rest = rest[i+1:]
-	} else {
-		rest = ""
-	}
-	return t[:loc[0]], rest, true
+	return t, "", false
 }
 
 // stripHTML turns an HTML part into text lines.
