@@ -14,6 +14,7 @@
 #   4. The XML files under deployments/ parse.
 #   5. kafka/create-topics.sh and README.md list every topic of
 #      pkg/topics/topics.go, with cleanup.policy=compact for the compacted ones.
+#   6. Rule files placed for deployment lint clean (sgctl rules lint).
 #
 # Exits non-zero on the first failing check. Needs bash and python3 with
 # PyYAML (Debian: apt-get install python3-yaml).
@@ -181,6 +182,32 @@ elif command -v kustomize >/dev/null 2>&1; then
   echo "deployments/k8s: kustomize renders"
 else
   echo "deployments/k8s: no kubectl or kustomize, render check skipped"
+fi
+
+# 6. Rule files shipped for deployment (deployments/rules/*.yaml and a
+#    rules.yaml key in k8s/configmap-rules.yaml), linted with sgctl. None are
+#    shipped by default (the pack is built in), so this usually does nothing.
+rules_tmp=$(mktemp -d)
+trap 'rm -rf "$rules_tmp"' EXIT
+python3 - "$rules_tmp" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open("deployments/k8s/configmap-rules.yaml"))
+for key, value in (doc.get("data") or {}).items():
+    if key.endswith((".yaml", ".yml")):
+        with open(f"{sys.argv[1]}/configmap-{key}", "w") as fh:
+            fh.write(value)
+PY
+rule_files=()
+for f in deployments/rules/*.yaml deployments/rules/*.yml "$rules_tmp"/*; do
+  [ -f "$f" ] && rule_files+=("$f")
+done
+if [ ${#rule_files[@]} -gt 0 ]; then
+  command -v go >/dev/null 2>&1 || fail "rule files to lint but no go toolchain"
+  sgctl="$rules_tmp/sgctl"
+  go build -o "$sgctl" ./services/sgctl || fail "build sgctl"
+  for f in "${rule_files[@]}"; do
+    "$sgctl" rules lint "$f" || fail "$f: rules lint failed"
+  done
 fi
 
 # Shell syntax of the scripts here.
