@@ -52,12 +52,18 @@ type IngestOptions struct {
 }
 
 // AddIngest adds HTTP routes and IngestService. Provider payloads are
-// parsed at the edge so bad input gets a 400 instead of a dead letter.
+// parsed at the edge, so a payload of which nothing parses gets a 400
+// instead of a dead letter; a batch with some bad items is accepted (the
+// normalizer publishes the good ones and dead-letters the envelope), so an
+// ESP does not retry a whole batch forever for one bad item.
 func AddIngest(e *Env, opts IngestOptions) (*ingest.Stage, error) {
 	nopts := normalize.Options{}
 	validate := func(env *sgv1.RawEnvelope) error {
-		_, err := normalizer.Parse(env, nopts)
-		return err
+		events, err := normalize.Parse(env, nopts)
+		if err != nil && len(events) == 0 {
+			return err
+		}
+		return nil
 	}
 	s, err := ingest.New(opts.Config, e.Keys, e.Producer, validate, e.Logger.Named("ingest"), e.Registry)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/sendguard/sendguard/pkg/classify"
+	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/topics"
@@ -55,38 +55,17 @@ func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer) (*Sta
 	return s, nil
 }
 
-// Parse turns one envelope into canonical events: canonical events
-// published over gRPC are taken as they are; every other source goes
-// through pkg/normalize. Every event gets the envelope's tenant.
-func Parse(env *sgv1.RawEnvelope, opts normalize.Options) ([]*sgv1.Event, error) {
-	if env.GetSource() != sgv1.Source_SOURCE_GRPC {
-		return normalize.Parse(env, opts)
-	}
-	ev := &sgv1.Event{}
-	if err := proto.Unmarshal(env.GetPayload(), ev); err != nil {
-		return nil, fmt.Errorf("grpc event: %w", err)
-	}
-	ev.Tenant = env.GetTenant()
-	ev.Source = sgv1.Source_SOURCE_GRPC
-	ev.EnvelopeId = env.GetEnvelopeId()
-	ev.ReceivedAt = env.GetReceivedAt()
-	if ev.GetEventId() == "" {
-		ev.EventId = "grpc-" + env.GetEnvelopeId()
-	}
-	classify.Enrich(ev)
-	return []*sgv1.Event{ev}, nil
-}
-
-// Handle parses one envelope; a parse failure is permanent (dead letter).
+// Handle parses one envelope. A parse failure is permanent: the envelope
+// goes to the dead-letter topic with the reason, and the events of the
+// items that did parse (a batch with one bad item) are still published —
+// their ids are deterministic, so re-driving the dead letter after a fix
+// cannot count them twice.
 func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 	env := &sgv1.RawEnvelope{}
 	if err := proto.Unmarshal(msg.Value(), env); err != nil {
 		return kafka.Permanent("envelope", fmt.Errorf("decode raw envelope: %w", err))
 	}
-	events, err := Parse(env, s.opts)
-	if err != nil {
-		return kafka.Permanent(env.GetSource().String(), err)
-	}
+	events, parseErr := normalize.Parse(env, s.opts)
 	for _, ev := range events {
 		ev.Tenant = env.GetTenant() // the key decides the tenant, never the payload
 		b, err := proto.Marshal(ev)
@@ -100,6 +79,9 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 			Headers: map[string][]byte{kafka.HeaderTenant: []byte(ev.GetTenant())},
 		})
 		s.events.WithLabelValues(env.GetSource().String(), ev.GetType().String()).Inc()
+	}
+	if parseErr != nil {
+		return kafka.Permanent(canonical.SourceWord(env.GetSource()), parseErr)
 	}
 	return nil
 }

@@ -210,6 +210,14 @@ func TestHopChain(t *testing.T) {
 	if got := domainSnap.GetMetrics()["complaint_rate_24h"]; got != float64(complaints)/delivered {
 		t.Errorf("complaint_rate_24h = %v, want %v", got, float64(complaints)/delivered)
 	}
+	defer func() {
+		if t.Failed() {
+			for _, d := range readTopic(t, brokers, topics.Decisions, func() *sgv1.Decision { return &sgv1.Decision{} }) {
+				t.Logf("decision: %s %s %s %s→%s shadow=%v at=%s %s", d.GetScope().GetLevel(), d.GetScope().GetTarget(), d.GetRule(),
+					d.GetFromState(), d.GetToState(), d.GetShadow(), d.GetAt().AsTime(), d.GetExplanation().GetSummary())
+			}
+		}
+	}()
 	eventually(t, "a pause decision for domain acme.io with its explanation", 30*time.Second, func() bool {
 		for _, d := range readTopic(t, brokers, topics.Decisions, func() *sgv1.Decision { return &sgv1.Decision{} }) {
 			if d.GetScope().GetTarget() == "acme.io" && d.GetAction() == sgv1.Action_ACTION_PAUSE && !d.GetShadow() {
