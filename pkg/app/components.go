@@ -149,9 +149,9 @@ type EvaluatorOptions struct {
 	Reload time.Duration
 }
 
-// AddEvaluator loads the rule set and adds the snapshots → decisions
-// consumer (and the rule-file watcher).
-func AddEvaluator(e *Env, opts EvaluatorOptions) (*rules.Engine, error) {
+// AddEvaluator loads the rule set, restores the health states and adds the
+// snapshots → decisions consumer (and the rule-file watcher).
+func AddEvaluator(ctx context.Context, e *Env, opts EvaluatorOptions) (*rules.Engine, error) {
 	rs := rules.Default()
 	if opts.RulesPath != "" {
 		var err error
@@ -166,6 +166,9 @@ func AddEvaluator(e *Env, opts EvaluatorOptions) (*rules.Engine, error) {
 	}
 	s, err := evaluator.New(engine, e.Producer, e.Registry)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.Restore(ctx, e.Common.Kafka); err != nil {
 		return nil, err
 	}
 	return engine, e.runner(GroupEvaluator, topics.Metrics, "rule-evaluator", s)

@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"sort"
 	"time"
 )
@@ -81,4 +82,38 @@ func copyState(st *ScopeState) ScopeState {
 		}
 	}
 	return c
+}
+
+// MarshalScope returns the JSON state of one scope, for a compacted state
+// topic keyed by scope; nil when the scope holds no state (healthy and
+// nothing to remember), which is a tombstone.
+func (e *Engine) MarshalScope(scope *sgv1.Scope) ([]byte, error) {
+	st, ok := e.State(scope)
+	if !ok {
+		return nil, nil
+	}
+	out, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("marshal scope state: %w", err)
+	}
+	return out, nil
+}
+
+// RestoreScopes replaces the engine's state with per-scope records written
+// by MarshalScope (the latest record of each scope). On error the engine's
+// state is unchanged.
+func (e *Engine) RestoreScopes(records [][]byte) error {
+	doc := stateDoc{Format: stateFormat}
+	for i, r := range records {
+		var st ScopeState
+		if err := json.Unmarshal(r, &st); err != nil {
+			return fmt.Errorf("scope state %d: %w", i, err)
+		}
+		doc.Scopes = append(doc.Scopes, st)
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("marshal engine state: %w", err)
+	}
+	return e.Import(data)
 }

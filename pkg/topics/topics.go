@@ -9,6 +9,7 @@
 //	sg.control.v1        ControlCommand   key tenant|level|target  (history: every command)
 //	sg.control-state.v1  ControlCommand   key tenant|level|target  (compacted: current state per scope)
 //	sg.window-state.v1   window checkpoint key tenant|level|target (compacted)
+//	sg.rules-state.v1    health state      key tenant|level|target (compacted)
 //	sg.dlq.v1            DeadLetter       key of the failed record
 package topics
 
@@ -27,6 +28,7 @@ const (
 	Control      = "sg.control.v1"
 	ControlState = "sg.control-state.v1"
 	WindowState  = "sg.window-state.v1"
+	RulesState   = "sg.rules-state.v1"
 	DLQ          = "sg.dlq.v1"
 )
 
@@ -42,6 +44,7 @@ func Specs(partitions int) []kafka.TopicSpec {
 		{Name: Control, Partitions: partitions, Retention: 5 * week},
 		{Name: ControlState, Partitions: partitions, Compacted: true},
 		{Name: WindowState, Partitions: partitions, Compacted: true},
+		{Name: RulesState, Partitions: partitions, Compacted: true},
 		{Name: DLQ, Partitions: 1, Retention: 5 * week},
 	}
 }

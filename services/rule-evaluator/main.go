@@ -19,8 +19,8 @@ func main() {
 			f.String(&opts.RulesPath, "rules", "SENDGUARD_RULES", "", "rule-set file (hot-reloaded); default pack when empty")
 			f.Duration(&opts.Reload, "rules-reload", "SENDGUARD_RULES_RELOAD", 5*time.Second, "rule-file poll interval")
 		},
-		Setup: func(_ context.Context, e *app.Env) error {
-			_, err := app.AddEvaluator(e, opts)
+		Setup: func(ctx context.Context, e *app.Env) error {
+			_, err := app.AddEvaluator(ctx, e, opts)
 			return err
 		},
 	}, os.Args[1:], os.Getenv)

@@ -20,9 +20,14 @@ type Publisher interface {
 	Produce(ctx context.Context, records ...kafka.Record) error
 }
 
-// Evaluator decides on one snapshot; *rules.Engine implements it.
+// Evaluator decides on one snapshot and keeps per-scope health state;
+// *rules.Engine implements it.
 type Evaluator interface {
 	Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision
+	// MarshalScope returns a scope's state record (nil: no state).
+	MarshalScope(scope *sgv1.Scope) ([]byte, error)
+	// RestoreScopes replaces all state with the given records.
+	RestoreScopes(records [][]byte) error
 }
 
 // Stage is a kafka.Handler and kafka.Flusher.
@@ -68,7 +73,8 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 		return nil
 	}
 	s.versions[key] = snap.GetVersion()
-	for _, d := range s.eval.Evaluate(snap) {
+	decisions := s.eval.Evaluate(snap)
+	for _, d := range decisions {
 		b, err := proto.Marshal(d)
 		if err != nil {
 			return kafka.Permanent("marshal", err)
@@ -81,6 +87,40 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 			Headers: map[string][]byte{kafka.HeaderTenant: []byte(ds.GetTenant())},
 		})
 		s.decisions.WithLabelValues(d.GetRule(), canonical.ActionWord(d.GetAction()), fmt.Sprint(d.GetShadow())).Inc()
+	}
+	if len(decisions) > 0 {
+		// The scope's health state moved: checkpoint it with the decisions,
+		// so a restarted evaluator keeps cooldowns and ramps.
+		st, err := s.eval.MarshalScope(sc)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %w", key, err)
+		}
+		s.pending = append(s.pending, kafka.Record{Topic: topics.RulesState, Key: []byte(key), Value: st})
+	}
+	return nil
+}
+
+// Restore rebuilds the health states from the compacted state topic.
+// Call it before consuming.
+func (s *Stage) Restore(ctx context.Context, brokers []string) error {
+	latest := map[string][]byte{}
+	err := kafka.ReadAll(ctx, brokers, topics.RulesState, func(m kafka.Message) error {
+		if len(m.Value()) == 0 {
+			delete(latest, string(m.Key()))
+			return nil
+		}
+		latest[string(m.Key())] = append([]byte(nil), m.Value()...)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore health states: %w", err)
+	}
+	records := make([][]byte, 0, len(latest))
+	for _, r := range latest {
+		records = append(records, r)
+	}
+	if err := s.eval.RestoreScopes(records); err != nil {
+		return fmt.Errorf("restore health states: %w", err)
 	}
 	return nil
 }

@@ -187,7 +187,7 @@ func setup(ctx context.Context, env *app.Env, c Config) error {
 	if _, err := app.AddWindows(ctx, env, app.WindowsOptions{Window: window.Config{}, Tick: c.Tick}); err != nil {
 		return err
 	}
-	if _, err := app.AddEvaluator(env, app.EvaluatorOptions{RulesPath: c.Rules}); err != nil {
+	if _, err := app.AddEvaluator(ctx, env, app.EvaluatorOptions{RulesPath: c.Rules}); err != nil {
 		return err
 	}
 	if _, err := app.AddActuator(ctx, env, enforce.DefaultConfig()); err != nil {

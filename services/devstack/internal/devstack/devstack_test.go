@@ -37,13 +37,20 @@ type stack struct {
 // goroutine-run servers that talk to each other over the Kafka protocol.
 func startStack(t *testing.T, dataDir string) *stack {
 	t.Helper()
-	s := &stack{http: kafkatest.FreeAddr(t), grpc: kafkatest.FreeAddr(t), kafka: kafkatest.FreeAddr(t), done: make(chan error, 1)}
+	return restartStack(t, dataDir, &stack{http: kafkatest.FreeAddr(t), grpc: kafkatest.FreeAddr(t), kafka: kafkatest.FreeAddr(t),
+		db: fmt.Sprintf("sendguard_test_%d", time.Now().UnixNano())})
+}
+
+// restartStack starts the devstack on prev's addresses and database.
+func restartStack(t *testing.T, dataDir string, prev *stack) *stack {
+	t.Helper()
+	s := &stack{http: prev.http, grpc: prev.grpc, kafka: prev.kafka, db: prev.db, done: make(chan error, 1)}
 	cfg := Config{
 		DataDir: dataDir, HTTPAddr: s.http, GRPCAddr: s.grpc, KafkaAddr: s.kafka,
-		ClickHouse: clickhouseAddr(), ClickHouseDB: fmt.Sprintf("sendguard_test_%d", time.Now().UnixNano()), APIKey: testKey, ExtraKeys: "other:other-key", Partitions: 4,
+		ClickHouse: clickhouseAddr(), ClickHouseDB: s.db, APIKey: testKey, ExtraKeys: "other:other-key", Partitions: 4,
 		LogFormat: "console", LogLevel: "warn", Tick: time.Second,
 	}
-	s.analytics, s.db = cfg.ClickHouse, cfg.ClickHouseDB
+	s.analytics = cfg.ClickHouse
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	var out bytes.Buffer
@@ -150,8 +157,14 @@ func ndjson(lines []string) string { return strings.Join(lines, "\n") + "\n" }
 // broker through every stage: raw → events → metrics → decisions → control,
 // then asks PermissionService.
 func TestHopChain(t *testing.T) {
-	s := startStack(t, t.TempDir())
-	defer s.stop(t)
+	dataDir := t.TempDir()
+	s := startStack(t, dataDir)
+	stopped := false
+	defer func() {
+		if !stopped {
+			s.stop(t)
+		}
+	}()
 	base := "http://" + s.http
 	brokers := []string{s.kafka}
 
@@ -262,18 +275,78 @@ func TestHopChain(t *testing.T) {
 		t.Errorf("healthy domain: %v, want ALLOW", v)
 	}
 	if s.analytics != "off" {
-		checkAnalytics(t, s, total)
+		checkAnalytics(t, s, total, false)
 	}
 	// Tenant isolation: another tenant's view is untouched.
 	other := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer other-key")
 	if v := check(other, "ann@acme.io", "r0@example0.com"); v != sgv1.Verdict_VERDICT_ALLOW {
 		t.Errorf("other tenant: %v, want ALLOW", v)
 	}
+	pausesBefore := countPauses(t, brokers)
+
+	// Stop gracefully and start again on the same data dir: enforcement,
+	// windows, deduplication and health states all continue.
+	conn.Close()
+	s.stop(t)
+	s = restartStack(t, dataDir, s)
+	conn2, err := grpc.NewClient(s.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	perm = sgv1.NewPermissionServiceClient(conn2)
+	if v := check(ctx, "ann@acme.io", "new@example.net"); v != sgv1.Verdict_VERDICT_DENY {
+		t.Errorf("after restart, paused domain: %v, want DENY", v)
+	}
+	if v := check(ctx, "bob@calm.io", "r0@example0.com"); v != sgv1.Verdict_VERDICT_DENY {
+		t.Errorf("after restart, suppressed complainer: %v, want DENY", v)
+	}
+	// A redelivery of everything plus one new delivery: the window counts
+	// the new one only.
+	later := time.Now().UTC().Add(-10 * time.Second).Format(time.RFC3339)
+	more := append(append([]string(nil), lines...), fmt.Sprintf(`{"event_id":"d-new","type":"delivered","occurred_at":%q,"sender":"ann@acme.io","recipient":"late@example.net","campaign":"c1"}`, later))
+	if code, body := post(t, base+"/v1/events", testKey, "application/x-ndjson", ndjson(more)); code != http.StatusAccepted {
+		t.Fatalf("post after restart: %d %s", code, body)
+	}
+	eventually(t, "the restored window counting only the new delivery", 30*time.Second, func() bool {
+		for _, sn := range readTopic(t, brokers, topics.Metrics, func() *sgv1.WindowSnapshot { return &sgv1.WindowSnapshot{} }) {
+			if sn.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && sn.GetScope().GetTarget() == "acme.io" {
+				switch d := sn.GetMetrics()["delivered_24h"]; {
+				case d > delivered+1:
+					t.Fatalf("delivered_24h = %v after a redelivery: counted twice", d)
+				case d == delivered+1:
+					return true
+				}
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Second)
+	// The paused domain is not paused again: the health state survived.
+	if after := countPauses(t, brokers); after != pausesBefore {
+		t.Errorf("pause commands for acme.io: %d before restart, %d after: health state lost", pausesBefore, after)
+	}
+	if s.analytics != "off" {
+		checkAnalytics(t, s, total+1, true)
+	}
+	stopped = true
+	s.stop(t)
+}
+
+func countPauses(t *testing.T, brokers []string) int {
+	t.Helper()
+	n := 0
+	for _, c := range readTopic(t, brokers, topics.Control, func() *sgv1.ControlCommand { return &sgv1.ControlCommand{} }) {
+		if c.GetScope().GetTarget() == "acme.io" && c.GetAction() == sgv1.Action_ACTION_PAUSE {
+			n++
+		}
+	}
+	return n
 }
 
 // checkAnalytics asserts that ClickHouse holds every event exactly once and
 // the audit log of the pause.
-func checkAnalytics(t *testing.T, s *stack, total int) {
+func checkAnalytics(t *testing.T, s *stack, total int, drop bool) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := clickhouse.Open(ctx, clickhouse.Config{Addr: s.analytics, Database: s.db})
@@ -281,7 +354,9 @@ func checkAnalytics(t *testing.T, s *stack, total int) {
 		t.Fatalf("open clickhouse: %v", err)
 	}
 	defer conn.Close()
-	defer func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+s.db) }()
+	if drop {
+		defer func() { _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+s.db) }()
+	}
 	count := func(q string) uint64 {
 		var n uint64
 		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
