@@ -40,4 +40,5 @@ create sg.decisions.v1     "$PARTITIONS" cleanup.policy=delete "retention.ms=$((
 create sg.control.v1       "$PARTITIONS" cleanup.policy=delete "retention.ms=$((35 * DAY))"
 create sg.control-state.v1 "$PARTITIONS" cleanup.policy=compact
 create sg.window-state.v1  "$PARTITIONS" cleanup.policy=compact
+create sg.rules-state.v1   "$PARTITIONS" cleanup.policy=compact
 create sg.dlq.v1           1             cleanup.policy=delete "retention.ms=$((35 * DAY))"
