@@ -29,6 +29,7 @@ var diagCases = []struct {
 	{"gmail-unsolicited", "550-5.7.1 Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked.", hard, catSpam},
 	{"gmail-rate", "450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered.", soft, catRate},
 	{"microsoft-blocklist", "550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).", hard, catSpam},
+	{"microsoft-rate", "451 4.7.652 The mail server [192.0.2.1] has exceeded the maximum number of connections.", soft, catRate},
 	{"reputation-deferral", "451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation.", soft, catSpam},
 	{"reputation-deferral", "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints", soft, catSpam},
 	{"microsoft-rate", "452 4.7.500 Server busy. Please try again later from [192.0.2.1]", soft, catRate},
