@@ -92,7 +92,7 @@ compose-config:
 	@if command -v docker >/dev/null 2>&1; then \
 	  if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; fi; \
-	  python3 -c 'import yaml' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null; \
+	  { python3 -c 'import yaml' 2>/dev/null || /usr/bin/python3 -c 'import yaml' 2>/dev/null; } || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null; \
 	  bash deployments/validate.sh; \
 	else echo "compose-config: no docker client, skipped"; fi
 

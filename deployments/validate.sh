@@ -37,10 +37,15 @@ else
 fi
 
 # 2, 4, 5. YAML, XML and topic checks.
-command -v python3 >/dev/null 2>&1 || fail "python3 is required"
-python3 -c 'import yaml' 2>/dev/null || fail "PyYAML is required (apt-get install python3-yaml)"
+# The first python3 with PyYAML: the one on PATH (pyenv, venv) or Debian's,
+# where apt-get install python3-yaml puts it.
+PY=""
+for candidate in python3 /usr/bin/python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import yaml' 2>/dev/null; then PY=$candidate; break; fi
+done
+[ -n "$PY" ] || fail "python3 with PyYAML is required (apt-get install python3-yaml)"
 
-python3 - <<'PY'
+"$PY" - <<'PY'
 import glob, os, re, sys
 import xml.dom.minidom
 import yaml
@@ -189,7 +194,7 @@ fi
 #    shipped by default (the pack is built in), so this usually does nothing.
 rules_tmp=$(mktemp -d)
 trap 'rm -rf "$rules_tmp"' EXIT
-python3 - "$rules_tmp" <<'PY'
+"$PY" - "$rules_tmp" <<'PY'
 import sys, yaml
 doc = yaml.safe_load(open("deployments/k8s/configmap-rules.yaml"))
 for key, value in (doc.get("data") or {}).items():
