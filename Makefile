@@ -18,6 +18,10 @@ MODULES     = $(shell go list -m -f '{{.Dir}}')
 PACKAGES    = $(shell go list -m -f '{{.Path}}/...')
 FUZZTIME   ?= 5s
 export SENDGUARD_CLICKHOUSE ?= 127.0.0.1:9000
+# apt_install installs Debian packages, refreshing the package lists once if
+# the first attempt fails (a fresh machine may have none).
+apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null 2>&1 || \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
 
 .PHONY: build run test tools generate check-generate lint buf-lint breaking vet clickhouse \
         unit fuzz compose-config gowork-off tidy clean
@@ -91,8 +95,8 @@ gowork-off:
 compose-config:
 	@if command -v docker >/dev/null 2>&1; then \
 	  if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; fi; \
-	  { python3 -c 'import yaml' 2>/dev/null || /usr/bin/python3 -c 'import yaml' 2>/dev/null; } || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-yaml >/dev/null; \
+	    $(call apt_install,docker-compose); fi; \
+	  { python3 -c 'import yaml' 2>/dev/null || /usr/bin/python3 -c 'import yaml' 2>/dev/null; } || $(call apt_install,python3-yaml); \
 	  bash deployments/validate.sh; \
 	else echo "compose-config: no docker client, skipped"; fi
 
