@@ -7,6 +7,7 @@ package actuator
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,11 +51,18 @@ type Stage struct {
 
 	commands *prometheus.CounterVec
 	checks   *prometheus.HistogramVec
+
+	// unpublished holds manual commands (with their alerts) that were
+	// applied but whose publishing failed, by tenant and command id, so a
+	// retried call with the same request id publishes them.
+	unpubMu     sync.Mutex
+	unpublished map[string][]*sgv1.ControlCommand
 }
 
 // New returns the stage. reg may be nil.
 func New(state *enforce.State, pub Publisher, keys *auth.Keys, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
 	s := &Stage{state: state, pub: pub, keys: keys, logger: logger, now: time.Now,
+		unpublished: make(map[string][]*sgv1.ControlCommand),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_actuator_commands_total",
 			Help: "Control commands applied and published, by action and rule.",
@@ -77,6 +85,10 @@ func New(state *enforce.State, pub Publisher, keys *auth.Keys, logger *zap.Logge
 
 // SetAudit records every decision and applied command with a (nil: none).
 func (s *Stage) SetAudit(a Audit) { s.audit = a }
+
+// SetClock replaces the wall clock used for checks, manual commands and
+// issued_at (tests).
+func (s *Stage) SetClock(now func() time.Time) { s.now = now }
 
 // State exposes the enforcement state.
 func (s *Stage) State() *enforce.State { return s.state }
@@ -163,10 +175,23 @@ func (b *batch) Handle(_ context.Context, m kafka.Message) error {
 	return nil
 }
 
+// apply applies c to the state and, when it changed the state (or, for an
+// alert, when its id is new), queues it for publishing and auditing.
 func (b *batch) apply(c *sgv1.ControlCommand) error {
-	if !b.s.state.Apply(c) {
-		return nil // seen before: idempotent
+	if c.GetAction() == sgv1.Action_ACTION_ALERT {
+		if !b.s.state.Announce(c) {
+			return nil // seen before: idempotent
+		}
+	} else if !b.s.state.Apply(c) {
+		return nil // seen before, or no change
 	}
+	return b.publish(c, true)
+}
+
+// publish queues c on the control topic and, except for alerts, the
+// current state of its key on the control-state topic; with audit it also
+// records c in the audit log.
+func (b *batch) publish(c *sgv1.ControlCommand, audit bool) error {
 	if c.GetIssuedAt() == nil {
 		c.IssuedAt = timestampNow(b.s.now())
 	}
@@ -187,7 +212,7 @@ func (b *batch) apply(c *sgv1.ControlCommand) error {
 	if key != "" && c.GetAction() != sgv1.Action_ACTION_ALERT {
 		b.pending = append(b.pending, kafka.Record{Topic: topics.ControlState, Key: []byte(key), Value: state, Headers: hdr})
 	}
-	if b.s.audit != nil {
+	if audit && b.s.audit != nil {
 		if err := b.s.audit.Command(context.Background(), c); err != nil {
 			return fmt.Errorf("audit command: %w", err)
 		}
@@ -213,9 +238,10 @@ func (b *batch) Flush(ctx context.Context) error {
 	return nil
 }
 
-// RegisterGRPC registers PermissionService on srv.
+// RegisterGRPC registers PermissionService and ControlService on srv.
 func (s *Stage) RegisterGRPC(srv grpc.ServiceRegistrar) {
 	sgv1.RegisterPermissionServiceServer(srv, &permission{s: s})
+	sgv1.RegisterControlServiceServer(srv, &controlServer{s: s})
 }
 
 type permission struct {
