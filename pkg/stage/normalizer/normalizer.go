@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/canonical"
+	"github.com/sendguard/sendguard/pkg/classify"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/topics"
@@ -23,15 +24,42 @@ type Publisher interface {
 	Produce(ctx context.Context, records ...kafka.Record) error
 }
 
+// ProviderEnricher sets the provider of an event from the MX records of its
+// recipient domain; *classify.ProviderResolver implements it.
+type ProviderEnricher interface {
+	Enrich(ctx context.Context, ev *sgv1.Event) error
+}
+
+var _ ProviderEnricher = (*classify.ProviderResolver)(nil)
+
+// Option configures a Stage.
+type Option func(*Stage)
+
+// WithProviderResolver enables MX-based provider detection: events whose
+// provider the static list says is "other" (business domains) are enriched
+// through r (cached, with a timeout). A failed lookup keeps "other" and is
+// counted, never failing the envelope. Without this option the stage never
+// touches the network.
+func WithProviderResolver(r ProviderEnricher) Option {
+	return func(s *Stage) { s.mx = r }
+}
+
+// HeaderRedrivenFrom is the header `sgctl dlq replay` sets on a re-driven
+// envelope (see app.HeaderRedrivenFrom); the stage counts such envelopes.
+const HeaderRedrivenFrom = "sg-redriven-from"
+
 // Stage is a kafka.Handler and kafka.Flusher: events produced for the
 // envelopes handled since the last flush are written in Flush, before the
 // runner commits those envelopes.
 type Stage struct {
-	pub     Publisher
-	opts    normalize.Options
-	topic   string
-	pending []kafka.Record
-	events  *prometheus.CounterVec
+	pub      Publisher
+	opts     normalize.Options
+	topic    string
+	mx       ProviderEnricher
+	pending  []kafka.Record
+	events   *prometheus.CounterVec
+	lookups  *prometheus.CounterVec
+	redriven prometheus.Counter
 }
 
 var (
@@ -40,16 +68,29 @@ var (
 )
 
 // New returns the stage. reg may be nil.
-func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer) (*Stage, error) {
+func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer, options ...Option) (*Stage, error) {
 	s := &Stage{pub: pub, opts: opts, topic: topics.Events,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_normalizer_events_total",
 			Help: "Canonical events produced, by source and type.",
 		}, []string{"source", "type"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_normalizer_mx_enrichments_total",
+			Help: "MX-based provider enrichments of business-domain events, by result (gmail, microsoft, yahoo, apple, other, error).",
+		}, []string{"result"}),
+		redriven: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sendguard_normalizer_redriven_envelopes_total",
+			Help: "Envelopes handled that were re-driven from the dead-letter topic (sgctl dlq replay).",
+		}),
+	}
+	for _, o := range options {
+		o(s)
 	}
 	if reg != nil {
-		if err := reg.Register(s.events); err != nil {
-			return nil, fmt.Errorf("normalizer metrics: %w", err)
+		for _, c := range []prometheus.Collector{s.events, s.lookups, s.redriven} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("normalizer metrics: %w", err)
+			}
 		}
 	}
 	return s, nil
@@ -60,7 +101,10 @@ func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer) (*Sta
 // items that did parse (a batch with one bad item) are still published —
 // their ids are deterministic, so re-driving the dead letter after a fix
 // cannot count them twice.
-func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
+func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
+	if msg.Header(HeaderRedrivenFrom) != nil {
+		s.redriven.Inc()
+	}
 	env := &sgv1.RawEnvelope{}
 	if err := proto.Unmarshal(msg.Value(), env); err != nil {
 		return kafka.Permanent("envelope", fmt.Errorf("decode raw envelope: %w", err))
@@ -68,6 +112,7 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 	events, parseErr := normalize.Parse(env, s.opts)
 	for _, ev := range events {
 		ev.Tenant = env.GetTenant() // the key decides the tenant, never the payload
+		s.enrichProvider(ctx, ev)
 		b, err := proto.Marshal(ev)
 		if err != nil {
 			return kafka.Permanent("marshal", err)
@@ -84,6 +129,21 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 		return kafka.Permanent(canonical.SourceWord(env.GetSource()), parseErr)
 	}
 	return nil
+}
+
+// enrichProvider asks the MX resolver, when there is one, for events the
+// static list could only call "other" (business domains). The event id is
+// computed from the source's fields, never from the provider, so the
+// enrichment does not change it.
+func (s *Stage) enrichProvider(ctx context.Context, ev *sgv1.Event) {
+	if s.mx == nil || ev.GetProvider() != sgv1.Provider_PROVIDER_OTHER || ev.GetRecipientDomain() == "" {
+		return
+	}
+	if err := s.mx.Enrich(ctx, ev); err != nil {
+		s.lookups.WithLabelValues("error").Inc()
+		return
+	}
+	s.lookups.WithLabelValues(canonical.ProviderWord(ev.GetProvider())).Inc()
 }
 
 // Flush writes the pending events; on failure they stay pending and the
