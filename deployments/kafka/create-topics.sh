@@ -35,10 +35,12 @@ create() { # name partitions configs...
 
 create sg.raw.v1           "$PARTITIONS" cleanup.policy=delete "retention.ms=$((7 * DAY))"
 create sg.events.v1        "$PARTITIONS" cleanup.policy=delete "retention.ms=$((35 * DAY))"
+create sg.scoped-events.v1 "$PARTITIONS" cleanup.policy=delete "retention.ms=$((7 * DAY))"
 create sg.metrics.v1       "$PARTITIONS" cleanup.policy=delete "retention.ms=$((7 * DAY))"
 create sg.decisions.v1     "$PARTITIONS" cleanup.policy=delete "retention.ms=$((35 * DAY))"
 create sg.control.v1       "$PARTITIONS" cleanup.policy=delete "retention.ms=$((35 * DAY))"
 create sg.control-state.v1 "$PARTITIONS" cleanup.policy=compact
 create sg.window-state.v1  "$PARTITIONS" cleanup.policy=compact
+create sg.admit-state.v1   "$PARTITIONS" cleanup.policy=compact
 create sg.rules-state.v1   "$PARTITIONS" cleanup.policy=compact
 create sg.dlq.v1           1             cleanup.policy=delete "retention.ms=$((35 * DAY))"

@@ -13,6 +13,11 @@ import (
 	"github.com/sendguard/sendguard/pkg/window"
 )
 
+// GroupWindowsAggregate is the consumer group of the aggregating step of
+// windowed-metrics (sg.scoped-events.v1); the admission step keeps
+// GroupWindows on sg.events.v1.
+const GroupWindowsAggregate = "sendguard-windowed-metrics-aggregate"
+
 // WindowsOptions configures the windowed-metrics component.
 type WindowsOptions struct {
 	Window window.Config
@@ -21,10 +26,16 @@ type WindowsOptions struct {
 	Tick time.Duration
 }
 
-// AddWindows restores window state and adds the events → snapshots
-// consumer, the periodic tick and, when ClickHouse is on, the events writer.
+// AddWindows adds the two steps of windowed-metrics: admission
+// (sg.events.v1 → sg.scoped-events.v1, ClickHouse events) and aggregation
+// (sg.scoped-events.v1 → sg.metrics.v1), plus the periodic tick. State is
+// restored per partition when a step first receives it (see
+// pkg/stage/windows), so any number of instances may run.
 func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stage, error) {
-	var sink windows.EventSink
+	var (
+		sink    windows.EventSink
+		checker windows.ExistingChecker
+	)
 	if e.ClickHouse != nil {
 		w, err := clickhouse.NewBatchWriter(e.ClickHouse, clickhouse.EventsTable, clickhouse.EventRow, clickhouse.WriterConfig{Registerer: e.Registry})
 		if err != nil {
@@ -37,16 +48,19 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 				e.Logger.Warn("close events writer", zap.Error(err))
 			}
 		})
-		sink = w
+		sink, checker = w, clickhouse.NewEventChecker(e.ClickHouse)
 	}
-	s, err := windows.New(opts.Window, e.Producer, sink, e.Logger.Named("windows"), e.Registry)
+	read := windows.BrokerStateReader(e.Common.Kafka)
+	admit := windows.NewAdmit(window.AdmitConfig{Lateness: opts.Window.Lateness, MaxFuture: opts.Window.MaxFuture},
+		e.Producer, sink, checker, read, e.Logger.Named("admit"))
+	if err := e.runner(GroupWindows, topics.Events, "windowed-metrics", admit); err != nil {
+		return nil, err
+	}
+	s, err := windows.New(opts.Window, e.Producer, read, e.Logger.Named("windows"), e.Registry)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Restore(ctx, e.Common.Kafka); err != nil {
-		return nil, err
-	}
-	if err := e.runner(GroupWindows, topics.Events, "windowed-metrics", s); err != nil {
+	if err := e.runner(GroupWindowsAggregate, topics.ScopedEvents, "windowed-metrics-aggregate", s); err != nil {
 		return nil, err
 	}
 	tick := opts.Tick

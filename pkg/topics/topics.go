@@ -4,11 +4,14 @@
 //
 //	sg.raw.v1            RawEnvelope      key tenant|envelope_id   (spread)
 //	sg.events.v1         Event            key tenant|event_id      (a duplicate lands on the same partition)
+//	sg.scoped-events.v1  Event, one per scope it counts in, key tenant|level|target (one owner per scope),
+//	                     headers: source partition and offset, scope level and target
 //	sg.metrics.v1        WindowSnapshot   key tenant|level|target  (one owner per scope)
 //	sg.decisions.v1      Decision         key tenant|level|target
 //	sg.control.v1        ControlCommand   key tenant|level|target  (history: every command)
 //	sg.control-state.v1  ControlCommand   key tenant|level|target  (compacted: current state per scope)
 //	sg.window-state.v1   window checkpoint key tenant|level|target (compacted)
+//	sg.admit-state.v1    admitted-id segments key admit|partition|first offset (compacted)
 //	sg.rules-state.v1    health state      key tenant|level|target (compacted)
 //	sg.dlq.v1            DeadLetter       key of the failed record
 package topics
@@ -23,11 +26,13 @@ import (
 const (
 	Raw          = "sg.raw.v1"
 	Events       = "sg.events.v1"
+	ScopedEvents = "sg.scoped-events.v1"
 	Metrics      = "sg.metrics.v1"
 	Decisions    = "sg.decisions.v1"
 	Control      = "sg.control.v1"
 	ControlState = "sg.control-state.v1"
 	WindowState  = "sg.window-state.v1"
+	AdmitState   = "sg.admit-state.v1"
 	RulesState   = "sg.rules-state.v1"
 	DLQ          = "sg.dlq.v1"
 )
@@ -39,11 +44,13 @@ func Specs(partitions int) []kafka.TopicSpec {
 	return []kafka.TopicSpec{
 		{Name: Raw, Partitions: partitions, Retention: week},
 		{Name: Events, Partitions: partitions, Retention: 5 * week},
+		{Name: ScopedEvents, Partitions: partitions, Retention: week},
 		{Name: Metrics, Partitions: partitions, Retention: week},
 		{Name: Decisions, Partitions: partitions, Retention: 5 * week},
 		{Name: Control, Partitions: partitions, Retention: 5 * week},
 		{Name: ControlState, Partitions: partitions, Compacted: true},
 		{Name: WindowState, Partitions: partitions, Compacted: true},
+		{Name: AdmitState, Partitions: partitions, Compacted: true},
 		{Name: RulesState, Partitions: partitions, Compacted: true},
 		{Name: DLQ, Partitions: 1, Retention: 5 * week},
 	}

@@ -10,7 +10,12 @@ import (
 )
 
 // scopeMagic starts every scope checkpoint; the digit is the format version.
-const scopeMagic = "SGW1"
+// Version 2 appends the source offsets (see ApplyScoped); version 1
+// checkpoints (without them) still restore.
+const (
+	scopeMagic   = "SGW2"
+	scopeMagicV1 = "SGW1"
+)
 
 // MarshalScope encodes the state of scope k for a checkpoint (the service
 // writes it to a compacted topic keyed by k.String()). The encoding is
@@ -125,12 +130,13 @@ func (s *scopeState) marshal() []byte {
 			b = binary.AppendUvarint(b, uint64(e.n))
 		}
 	}
-	return b
+	return appendSrc(b, s.src)
 }
 
 func unmarshalScope(data []byte) (*scopeState, error) {
 	r := reader{b: data}
-	if string(r.bytes(len(scopeMagic))) != scopeMagic {
+	magic := string(r.bytes(len(scopeMagic)))
+	if magic != scopeMagic && magic != scopeMagicV1 {
 		return nil, errors.New("bad magic")
 	}
 	s := &scopeState{}
@@ -236,6 +242,9 @@ func unmarshalScope(data []byte) (*scopeState, error) {
 			prev = idx
 			t.x = append(t.x, e)
 		}
+	}
+	if magic == scopeMagic && r.err == nil {
+		s.src = readSrc(&r)
 	}
 	if r.err != nil {
 		return nil, r.err

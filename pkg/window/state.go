@@ -35,6 +35,9 @@ type scopeState struct {
 	pm      postmasterState
 	auth    authState
 	tests   []placementTest
+	// src is, per source partition, the offset of the newest source record
+	// folded in through ApplyScoped: a record at or below it is a replay.
+	src map[int32]int64
 }
 
 // postmasterState is the latest postmaster stats by event time.
@@ -234,6 +237,14 @@ func (s *scopeState) merge(o *scopeState) {
 	if o.version == 0 {
 		return
 	}
+	for p, off := range o.src {
+		if cur, ok := s.src[p]; !ok || off > cur {
+			if s.src == nil {
+				s.src = make(map[int32]int64, len(o.src))
+			}
+			s.src[p] = off
+		}
+	}
 	if s.version == 0 || o.first < s.first {
 		s.first = o.first
 	}
@@ -269,5 +280,6 @@ func (s *scopeState) bytes() int {
 	for _, pt := range s.tests {
 		n += len(pt.id)
 	}
+	n += len(s.src) * srcEntryBytes
 	return n
 }

@@ -1,13 +1,28 @@
-// Package windows is the windowed-metrics stage: canonical events in,
-// per-scope window snapshots out (coalesced per scope at each flush and
-// re-published on a periodic tick), scope checkpoints to a compacted state
-// topic, and every counted event to ClickHouse exactly once.
+// Package windows is the windowed-metrics component, in two steps that make
+// every count exact whatever partition an event lands on and however many
+// instances run:
+//
+//  1. Admit (sg.events.v1, keyed tenant|event_id): per source partition,
+//     lateness, future and exact id dedup; every admitted event fanned out
+//     to one sg.scoped-events.v1 record per scope it counts in, keyed
+//     tenant|level|target and stamped with its source partition and offset;
+//     admitted events to ClickHouse; admitted ids checkpointed
+//     incrementally to sg.admit-state.v1.
+//  2. Stage (sg.scoped-events.v1): each scope has exactly one owner (the
+//     consumer of its partition), which folds the records into the scope's
+//     windows (skipping, per source partition, offsets it already folded
+//     in), publishes coalesced snapshots to sg.metrics.v1 at each flush and
+//     on a periodic tick, and checkpoints dirty scopes to the compacted
+//     sg.window-state.v1 (with their source offsets, so a replay after a
+//     restart changes nothing).
 package windows
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,17 +48,29 @@ type EventSink interface {
 	Flush(ctx context.Context) error
 }
 
-// dedupKey is the state-topic key of the deduper's checkpoint.
-const dedupKey = "_dedup"
-
-// Stage is a kafka.Handler and kafka.Flusher.
+// Stage is the aggregating step, a kafka.Handler and kafka.Flusher over
+// sg.scoped-events.v1.
+//
+// Ownership: the scopes of partition q of sg.scoped-events.v1 belong to
+// whichever instance consumes q. When a record of q arrives that is not
+// the successor of the last one handled from q (first record after start,
+// or q given back after a rebalance), the stage drops what it holds for q
+// and restores q's scopes from their checkpoints (records of
+// sg.window-state.v1 whose HeaderPartition is q). Checkpoints are written
+// at every flush, before the commit, so the restored source offsets are at
+// or ahead of the committed position: records replayed below them are
+// skipped, exactly.
 type Stage struct {
+	// mu serialises Handle, Flush and Tick (the runner and the ticker).
+	mu     sync.Mutex
 	agg    *window.Aggregator
-	dedup  *window.MemDeduper
 	pub    Publisher
-	sink   EventSink // nil when analytics are off
+	read   StateReader
 	logger *zap.Logger
 	now    func() time.Time
+
+	next  map[int32]int64
+	owner map[window.ScopeKey]int32
 	// unpublished are scopes whose snapshot a failed flush did not publish.
 	unpublished []window.ScopeKey
 
@@ -56,20 +83,15 @@ var (
 	_ kafka.Flusher = (*Stage)(nil)
 )
 
-// New returns the stage over an aggregator built with cfg (its Deduper is
-// replaced by a checkpointed MemDeduper). sink may be nil.
-func New(cfg window.Config, pub Publisher, sink EventSink, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
-	lateness := cfg.Lateness
-	if lateness <= 0 {
-		lateness = window.DefaultLateness
-	}
-	dedup := window.NewMemDeduper(lateness + window.DefaultDedupMargin)
-	cfg.Deduper = dedup
+// New returns the aggregating step over an aggregator built with cfg (its
+// Deduper, Lateness and MaxFuture are not used: admission decided).
+func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	s := &Stage{
-		agg: window.New(cfg), dedup: dedup, pub: pub, sink: sink, logger: logger, now: cfg.Now,
+		agg: window.New(cfg), pub: pub, read: read, logger: logger, now: cfg.Now,
+		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32),
 		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendguard_windows_snapshots_total", Help: "Window snapshots published.",
 		}),
@@ -90,65 +112,99 @@ func New(cfg window.Config, pub Publisher, sink EventSink, logger *zap.Logger, r
 // Aggregator exposes the aggregator (read-only use: status, tests).
 func (s *Stage) Aggregator() *window.Aggregator { return s.agg }
 
-// Restore rebuilds state from the compacted state topic. Call it before
-// consuming.
-func (s *Stage) Restore(ctx context.Context, brokers []string) error {
-	n := 0
-	err := kafka.ReadAll(ctx, brokers, topics.WindowState, func(m kafka.Message) error {
-		if len(m.Value()) == 0 {
-			return nil // tombstone
+// restore drops the scopes held for partition q and restores q's scopes
+// from their checkpoints.
+func (s *Stage) restore(ctx context.Context, q int32) error {
+	dropped := s.agg.Drop(func(k window.ScopeKey) bool {
+		p, ok := s.owner[k]
+		return !ok || p != q
+	})
+	for k, p := range s.owner {
+		if p == q {
+			delete(s.owner, k)
 		}
-		if string(m.Key()) == dedupKey {
-			if err := s.dedup.UnmarshalBinary(m.Value()); err != nil {
-				return fmt.Errorf("restore deduper: %w", err)
-			}
+	}
+	want := []byte(strconv.FormatInt(int64(q), 10))
+	latest := make(map[string][]byte)
+	err := s.read(ctx, topics.WindowState, func(m kafka.Message) error {
+		if string(m.Header(HeaderPartition)) != string(want) {
 			return nil
 		}
-		if err := s.agg.RestoreScope(m.Value()); err != nil {
-			return fmt.Errorf("restore scope %s: %w", m.Key(), err)
+		if len(m.Value()) == 0 {
+			delete(latest, string(m.Key()))
+		} else {
+			latest[string(m.Key())] = m.Value()
 		}
-		n++
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("restore windows: %w", err)
+		return fmt.Errorf("restore windows %d: %w", q, err)
 	}
-	s.logger.Info("window state restored", zap.Int("records", n), zap.Int("scopes", s.agg.Len()))
+	for key, v := range latest {
+		k, err := s.agg.RestoreScopeKey(v)
+		if err != nil {
+			return fmt.Errorf("restore scope %s: %w", key, err)
+		}
+		s.owner[k] = q
+	}
+	s.logger.Info("window state restored", zap.Int32("partition", q), zap.Int("scopes", len(latest)), zap.Int("dropped", dropped))
 	s.scopes.Set(float64(s.agg.Len()))
 	return nil
 }
 
-// Handle folds one event in. Late, future and invalid events are permanent
-// failures (dead letters with the reason); duplicates are dropped.
+// Handle folds one scoped record in. Records without a valid scope or
+// source, or whose event does not count in the named scope, are permanent
+// failures.
 func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, off := int32(msg.Partition()), msg.Offset()
+	if n, ok := s.next[q]; !ok || n != off {
+		if err := s.restore(ctx, q); err != nil {
+			return err
+		}
+	}
+	s.next[q] = off + 1
+	k, sp, so, err := scopedHeaders(msg)
+	if err != nil {
+		return kafka.Permanent("window", err)
+	}
 	ev := &sgv1.Event{}
 	if err := proto.Unmarshal(msg.Value(), ev); err != nil {
 		return kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
 	}
-	before := s.agg.Stats().Duplicates
-	if _, err := s.agg.Apply(ev); err != nil {
-		if errors.Is(err, window.ErrLateEvent) || errors.Is(err, window.ErrFutureEvent) || errors.Is(err, window.ErrInvalidEvent) {
+	if _, err := s.agg.ApplyScoped(ev, k, sp, so); err != nil {
+		if errors.Is(err, window.ErrInvalidEvent) {
 			return kafka.Permanent("window", err)
 		}
 		return err
 	}
-	if s.sink != nil && s.agg.Stats().Duplicates == before {
-		if err := s.sink.Append(ctx, ev); err != nil {
-			return fmt.Errorf("analytics: %w", err)
-		}
-	}
+	s.owner[k] = q
 	return nil
 }
 
-// Flush makes everything handled durable before the runner commits: the
-// analytics rows, then the snapshots of the scopes that changed (one per
-// scope, however many events changed it) and their checkpoints.
-func (s *Stage) Flush(ctx context.Context) error {
-	if s.sink != nil {
-		if err := s.sink.Flush(ctx); err != nil {
-			return fmt.Errorf("flush analytics: %w", err)
-		}
+// scopedHeaders reads the scope and source of a scoped record.
+func scopedHeaders(msg kafka.Message) (window.ScopeKey, int32, int64, error) {
+	tenant, level, target := string(msg.Header(kafka.HeaderTenant)), string(msg.Header(HeaderLevel)), string(msg.Header(HeaderTarget))
+	k, err := window.ParseScopeKey(tenant + "/" + level + "/" + target)
+	if err != nil || tenant == "" || target == "" {
+		return k, 0, 0, fmt.Errorf("scoped record: bad scope headers %q/%q/%q", tenant, level, target)
 	}
+	k.Tenant, k.Target = tenant, target // ParseScopeKey unescapes; the headers are raw
+	sp, err1 := strconv.ParseInt(string(msg.Header(HeaderSrcPartition)), 10, 32)
+	so, err2 := strconv.ParseInt(string(msg.Header(HeaderSrcOffset)), 10, 64)
+	if err1 != nil || err2 != nil || sp < 0 || so < 0 {
+		return k, 0, 0, errors.New("scoped record: bad source headers")
+	}
+	return k, int32(sp), so, nil
+}
+
+// Flush publishes, before the runner commits, the snapshots of the scopes
+// that changed (one per scope, however many events changed it) and their
+// checkpoints.
+func (s *Stage) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	dirty := mergeKeys(s.unpublished, s.agg.Dirty())
 	s.unpublished = nil
 	if len(dirty) == 0 {
@@ -156,13 +212,9 @@ func (s *Stage) Flush(ctx context.Context) error {
 	}
 	recs, err := s.records(dirty, time.Time{})
 	if err != nil {
+		s.unpublished = dirty
 		return err
 	}
-	b, err := s.dedup.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("checkpoint deduper: %w", err)
-	}
-	recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: []byte(dedupKey), Value: b})
 	if err := s.pub.Produce(ctx, recs...); err != nil {
 		s.unpublished = dirty // publish them again next time
 		return fmt.Errorf("publish snapshots: %w", err)
@@ -172,20 +224,33 @@ func (s *Stage) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Tick re-publishes every scope's snapshot at the current event time, so
-// rules see time-based changes (windows sliding, cooldowns ending) without
-// new events, and drops idle scopes.
+// Tick re-publishes every scope's snapshot at the current time, so rules
+// see time-based changes (windows sliding, cooldowns ending) without new
+// events, drops idle scopes and deletes their checkpoints.
 func (s *Stage) Tick(ctx context.Context) error {
-	s.agg.Expire(s.now())
-	all := s.agg.All()
-	if len(all) == 0 {
-		return nil
-	}
-	recs, err := s.records(all, s.now())
-	if err != nil {
+	recs, err := s.tickRecords()
+	if err != nil || len(recs) == 0 {
 		return err
 	}
 	return s.pub.Produce(ctx, recs...)
+}
+
+func (s *Stage) tickRecords() ([]kafka.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var recs []kafka.Record
+	for _, k := range s.agg.Expire(s.now()) {
+		if q, ok := s.owner[k]; ok {
+			recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target),
+				Headers: map[string][]byte{HeaderPartition: []byte(strconv.FormatInt(int64(q), 10))}})
+			delete(s.owner, k)
+		}
+	}
+	snaps, err := s.records(s.agg.All(), s.now())
+	if err != nil {
+		return nil, err
+	}
+	return append(recs, snaps...), nil
 }
 
 // records builds the snapshot records of keys. A zero at means "as of each
@@ -216,7 +281,12 @@ func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, e
 			if err != nil {
 				return nil, fmt.Errorf("checkpoint %s: %w", k, err)
 			}
-			recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: key, Value: cp})
+			q, ok := s.owner[k]
+			if !ok {
+				continue
+			}
+			recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: key, Value: cp,
+				Headers: map[string][]byte{HeaderPartition: []byte(strconv.FormatInt(int64(q), 10))}})
 		}
 	}
 	return recs, nil

@@ -1,0 +1,266 @@
+package windows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+// Headers of sg.scoped-events.v1 records.
+const (
+	HeaderSrcPartition = "sg-src-partition"
+	HeaderSrcOffset    = "sg-src-offset"
+	HeaderLevel        = "sg-level"
+	HeaderTarget       = "sg-target"
+	// HeaderPartition, on a window checkpoint, names the sg.scoped-events.v1
+	// partition that owns the scope.
+	HeaderPartition = "sg-partition"
+)
+
+// StateReader reads a whole compacted topic (kafka.ReadAll bound to the
+// brokers).
+type StateReader func(ctx context.Context, topic string, fn func(kafka.Message) error) error
+
+// BrokerStateReader returns a StateReader over brokers.
+func BrokerStateReader(brokers []string) StateReader {
+	return func(ctx context.Context, topic string, fn func(kafka.Message) error) error {
+		return kafka.ReadAll(ctx, brokers, topic, fn)
+	}
+}
+
+// ExistingChecker tells which of ids of tenant are already stored;
+// *clickhouse.EventChecker implements it.
+type ExistingChecker interface {
+	Existing(ctx context.Context, tenant string, ids []string) (map[string]bool, error)
+}
+
+type pendingRow struct {
+	partition int32
+	ev        *sgv1.Event
+	check     bool // may already be in ClickHouse: look before inserting
+}
+
+// Admit is the first step of the windowed-metrics component (a
+// kafka.Handler and kafka.Flusher over sg.events.v1): per source partition
+// it decides which events count (window.Admission: lateness, future, exact
+// id dedup), fans every admitted event out to one sg.scoped-events.v1
+// record per scope it counts in (keyed tenant|level|target, so each scope
+// has one owner downstream, and stamped with the source partition and
+// offset, so the owner skips replays exactly), appends admitted events to
+// ClickHouse, and checkpoints the admitted ids incrementally to
+// sg.admit-state.v1.
+//
+// Partition state is restored lazily: when a record of a partition arrives
+// and is not the successor of the last one handled from it (the first
+// record after start, or after a rebalance gave the partition back), the
+// partition's segments are read from the state topic and only ids below
+// that record's offset are kept.
+//
+// Flush order: segments and scoped records are produced first, then
+// ClickHouse is flushed, then the runner commits. Ids of a segment at or
+// above the resume offset were therefore possibly inserted by the run that
+// crashed before its commit: those events are looked up in ClickHouse
+// before they are inserted again (ExistingChecker), which closes the
+// insert→commit window for crashes and restarts.
+type Admit struct {
+	adm     *window.Admission
+	pub     Publisher
+	sink    EventSink       // nil when analytics are off
+	checker ExistingChecker // nil: no look-up (rollups may double after a crash)
+	read    StateReader
+	logger  *zap.Logger
+
+	next  map[int32]int64
+	ahead map[int32]map[string]bool // partition -> tenant\x00id possibly in ClickHouse
+	out   []kafka.Record
+	rows  []pendingRow
+	keys  []window.ScopeKey
+}
+
+var (
+	_ kafka.Handler = (*Admit)(nil)
+	_ kafka.Flusher = (*Admit)(nil)
+)
+
+// NewAdmit returns the admission step. sink and checker may be nil.
+func NewAdmit(cfg window.AdmitConfig, pub Publisher, sink EventSink, checker ExistingChecker, read StateReader, logger *zap.Logger) *Admit {
+	return &Admit{
+		adm: window.NewAdmission(cfg), pub: pub, sink: sink, checker: checker, read: read, logger: logger,
+		next: make(map[int32]int64), ahead: make(map[int32]map[string]bool),
+	}
+}
+
+// Admission exposes the admission state (tests, status).
+func (s *Admit) Admission() *window.Admission { return s.adm }
+
+// Handle admits one event. Late, future and invalid events are permanent
+// failures (dead letters with the reason); duplicates are dropped.
+func (s *Admit) Handle(ctx context.Context, msg kafka.Message) error {
+	p, off := int32(msg.Partition()), msg.Offset()
+	if n, ok := s.next[p]; !ok || n != off {
+		if err := s.restore(ctx, p, off); err != nil {
+			return err
+		}
+	}
+	s.next[p] = off + 1
+	ev := &sgv1.Event{}
+	if err := proto.Unmarshal(msg.Value(), ev); err != nil {
+		return kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
+	}
+	v, err := s.adm.Admit(p, off, msg.Time(), ev)
+	if err != nil {
+		if errors.Is(err, window.ErrLateEvent) || errors.Is(err, window.ErrFutureEvent) || errors.Is(err, window.ErrInvalidEvent) {
+			return kafka.Permanent("window", err)
+		}
+		return err
+	}
+	if v != window.Admitted {
+		return nil
+	}
+	if window.CountsSomewhere(ev) {
+		s.keys = window.ScopeKeys(ev, s.keys[:0])
+		sp, so := []byte(strconv.FormatInt(int64(p), 10)), []byte(strconv.FormatInt(off, 10))
+		for _, k := range s.keys {
+			level := window.LevelWord(k.Level)
+			s.out = append(s.out, kafka.Record{
+				Topic: topics.ScopedEvents, Key: topics.Key(k.Tenant, level, k.Target), Value: msg.Value(),
+				Headers: map[string][]byte{
+					kafka.HeaderTenant: []byte(k.Tenant), HeaderSrcPartition: sp, HeaderSrcOffset: so,
+					HeaderLevel: []byte(level), HeaderTarget: []byte(k.Target),
+				},
+			})
+		}
+	}
+	if s.sink != nil {
+		check := s.ahead[p][ev.GetTenant()+"\x00"+ev.GetEventId()]
+		s.rows = append(s.rows, pendingRow{partition: p, ev: ev, check: check})
+	}
+	return nil
+}
+
+// restore rebuilds partition p's admission state for consumption resuming
+// at offset from.
+func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
+	segs := make(map[string][]byte)
+	err := s.read(ctx, topics.AdmitState, func(m kafka.Message) error {
+		if sp, ok := window.ParseSegmentKey(string(m.Key())); !ok || sp != p {
+			return nil
+		}
+		if len(m.Value()) == 0 {
+			delete(segs, string(m.Key()))
+		} else {
+			segs[string(m.Key())] = m.Value()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore admission %d: %w", p, err)
+	}
+	ahead, err := s.adm.Restore(p, from, segs)
+	if err != nil {
+		return fmt.Errorf("restore admission %d: %w", p, err)
+	}
+	set := make(map[string]bool, len(ahead))
+	for _, e := range ahead {
+		set[e.Tenant+"\x00"+e.EventID] = true
+	}
+	s.ahead[p] = set
+	// Rows of p handled before the discontinuity may be handled again by
+	// this or another instance: look them up before inserting.
+	for i := range s.rows {
+		if s.rows[i].partition == p {
+			s.rows[i].check = true
+		}
+	}
+	s.logger.Info("admission state restored", zap.Int32("partition", p), zap.Int64("from", from),
+		zap.Int("segments", len(segs)), zap.Int("ahead", len(ahead)))
+	return nil
+}
+
+// Flush makes the admitted events durable downstream: segments and scoped
+// records first, then ClickHouse rows (looked up first when they may
+// already be there).
+func (s *Admit) Flush(ctx context.Context) error {
+	for _, p := range s.adm.Partitions() {
+		if key, val, ok := s.adm.TakeSegment(p); ok {
+			s.out = append(s.out, kafka.Record{Topic: topics.AdmitState, Key: []byte(key), Value: val})
+		}
+		for _, key := range s.adm.ExpiredSegments(p) {
+			s.out = append(s.out, kafka.Record{Topic: topics.AdmitState, Key: []byte(key)})
+		}
+	}
+	if len(s.out) > 0 {
+		if err := s.pub.Produce(ctx, s.out...); err != nil {
+			return fmt.Errorf("publish scoped events: %w", err)
+		}
+		clear(s.out)
+		s.out = s.out[:0]
+	}
+	if s.sink == nil || len(s.rows) == 0 {
+		return nil
+	}
+	evs, err := s.insertable(ctx)
+	if err != nil {
+		return err
+	}
+	if len(evs) > 0 {
+		if err := s.sink.Append(ctx, evs...); err != nil {
+			return fmt.Errorf("analytics: %w", err)
+		}
+	}
+	// Appended rows are the writer's now: a failing Flush is retried by
+	// the runner and the writer keeps its buffer.
+	clear(s.rows)
+	s.rows = s.rows[:0]
+	if err := s.sink.Flush(ctx); err != nil {
+		return fmt.Errorf("flush analytics: %w", err)
+	}
+	for p, set := range s.ahead {
+		if len(set) == 0 {
+			delete(s.ahead, p)
+		}
+	}
+	return nil
+}
+
+// insertable returns the pending rows' events minus those the checker
+// finds already stored.
+func (s *Admit) insertable(ctx context.Context) ([]*sgv1.Event, error) {
+	byTenant := make(map[string][]string)
+	for _, r := range s.rows {
+		if r.check && s.checker != nil {
+			byTenant[r.ev.GetTenant()] = append(byTenant[r.ev.GetTenant()], r.ev.GetEventId())
+		}
+	}
+	stored := make(map[string]bool)
+	for tenant, ids := range byTenant {
+		got, err := s.checker.Existing(ctx, tenant, ids)
+		if err != nil {
+			return nil, fmt.Errorf("look up stored events: %w", err)
+		}
+		for id := range got {
+			stored[tenant+"\x00"+id] = true
+		}
+	}
+	evs := make([]*sgv1.Event, 0, len(s.rows))
+	for _, r := range s.rows {
+		k := r.ev.GetTenant() + "\x00" + r.ev.GetEventId()
+		if r.check {
+			delete(s.ahead[r.partition], k)
+			if stored[k] {
+				continue
+			}
+		}
+		evs = append(evs, r.ev)
+	}
+	return evs, nil
+}
