@@ -10,7 +10,9 @@ import (
 )
 
 // AddActuator restores the enforcement state and adds the decisions and
-// events consumers, PermissionService and the periodic sweep.
+// events consumers, PermissionService and ControlService (manual pause,
+// resume, throttle, suppress, unsuppress and status; tenant from the API
+// key) on the env's gRPC server, and the periodic sweep.
 func AddActuator(ctx context.Context, e *Env, cfg enforce.Config) (*actuator.Stage, error) {
 	s, err := actuator.New(enforce.New(cfg), e.Producer, e.Keys, e.Logger.Named("actuator"), e.Registry)
 	if err != nil {

@@ -1,0 +1,20 @@
+package cli
+
+import (
+	"context"
+	"io"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+func init() {
+	register(command{"resume", "resume --addr HOST:PORT --api-key K --level L --target T [--actor A] --reason R", runResume})
+}
+
+func runResume(args []string, _ io.Reader, out, errOut io.Writer) int {
+	return runManualCommand("resume", false, args, out, errOut, nil,
+		func(ctx context.Context, c sgv1.ControlServiceClient, m *sgv1.ManualCommand) (*sgv1.ManualResult, error) {
+			r, err := c.Resume(ctx, &sgv1.ResumeRequest{Command: m})
+			return r.GetResult(), err
+		})
+}
