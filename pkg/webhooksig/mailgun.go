@@ -94,43 +94,55 @@ func Sign(key string, timestamp int64, token string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Verify checks the payload's signature at time now and records its token.
-func (v *Mailgun) Verify(body []byte, now time.Time) error {
+// Verify checks the payload's signature at time now and records its token,
+// so the same delivery within the window is refused as a replay. The
+// returned release forgets the token again: call it when the delivery was
+// not accepted after all (the broker refused it), so that the provider's
+// retry of the same signed payload is not taken for a replay.
+func (v *Mailgun) Verify(body []byte, now time.Time) (release func(), err error) {
 	sig, err := ParseMailgunSignature(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	got, err := hex.DecodeString(sig.Signature)
 	if err != nil {
-		return invalid("bad_signature", "mailgun: signature is not hex")
+		return nil, invalid("bad_signature", "mailgun: signature is not hex")
 	}
 	m := hmac.New(sha256.New, v.key)
 	m.Write([]byte(strconv.FormatInt(sig.Timestamp, 10)))
 	m.Write([]byte(sig.Token))
 	if !hmac.Equal(got, m.Sum(nil)) {
-		return invalid("bad_signature", "mailgun: signature does not verify")
+		return nil, invalid("bad_signature", "mailgun: signature does not verify")
 	}
 	at := time.Unix(sig.Timestamp, 0)
 	if d := now.Sub(at); d > v.window || d < -v.window {
-		return invalid("stale", "mailgun: timestamp is %s away from now, outside the replay window of %s", d.Round(time.Second), v.window)
+		return nil, invalid("stale", "mailgun: timestamp is %s away from now, outside the replay window of %s", d.Round(time.Second), v.window)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if until, ok := v.seen[sig.Token]; ok && now.Before(until) {
-		return invalid("replay", "mailgun: token already used within the replay window")
+		return nil, invalid("replay", "mailgun: token already used within the replay window")
 	}
 	// A replay must carry the same timestamp, which stops being acceptable
 	// at timestamp+window: the token need not be kept longer.
-	v.seen[sig.Token] = at.Add(v.window)
+	until := at.Add(v.window)
+	v.seen[sig.Token] = until
 	if len(v.seen) >= v.nextPrune {
-		for tok, until := range v.seen {
-			if !now.Before(until) {
+		for tok, u := range v.seen {
+			if !now.Before(u) {
 				delete(v.seen, tok)
 			}
 		}
 		v.nextPrune = max(1024, 2*len(v.seen))
 	}
-	return nil
+	token := sig.Token
+	return func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.seen[token] == until {
+			delete(v.seen, token)
+		}
+	}, nil
 }
 
 // remembered is the number of tokens held (for tests).

@@ -48,17 +48,18 @@ func ParseSendGridKey(s string) (*ecdsa.PublicKey, error) {
 	} else {
 		b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
 		if err != nil {
-			return nil, fmt.Errorf("sendgrid public key: not base64 DER or PEM: %w", err)
+			return nil, fmt.Errorf("not base64 DER or PEM: %w", err)
 		}
 		der = b
 	}
 	pub, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("sendgrid public key: %w", err)
+		// The ASN.1 details help nobody fix a pasted key.
+		return nil, errors.New("not a DER-encoded public key (paste the verification key SendGrid shows)")
 	}
 	key, ok := pub.(*ecdsa.PublicKey)
 	if !ok || key.Curve != elliptic.P256() {
-		return nil, errors.New("sendgrid public key: want an ECDSA P-256 key")
+		return nil, errors.New("want an ECDSA P-256 key")
 	}
 	return key, nil
 }

@@ -120,19 +120,25 @@ func TestMailgunSamples(t *testing.T) {
 			if strings.HasPrefix(filepath.Base(file), "mgdocs_") {
 				// The documentation's signature block was made with a key
 				// nobody knows: it must not verify.
-				wantKind(t, v.Verify(body, at), webhooksig.Invalid, "bad_signature")
+				_, err = v.Verify(body, at)
+				wantKind(t, err, webhooksig.Invalid, "bad_signature")
 				return
 			}
-			wantKind(t, v.Verify(body, at.Add(30*time.Second)), 0, "")
+			_, err = v.Verify(body, at.Add(30*time.Second))
+			wantKind(t, err, 0, "")
 			// The same delivery again is a replay.
-			wantKind(t, v.Verify(body, at.Add(time.Minute)), webhooksig.Invalid, "replay")
+			_, err = v.Verify(body, at.Add(time.Minute))
+			wantKind(t, err, webhooksig.Invalid, "replay")
 			// Another key does not verify it.
 			other, _ := webhooksig.NewMailgun("another-key", 5*time.Minute)
-			wantKind(t, other.Verify(body, at), webhooksig.Invalid, "bad_signature")
+			_, err = other.Verify(body, at)
+			wantKind(t, err, webhooksig.Invalid, "bad_signature")
 			// Too late: outside the window (fresh verifier, no token memory).
 			late, _ := webhooksig.NewMailgun("TEST_WEBHOOK_SIGNING_KEY", 5*time.Minute)
-			wantKind(t, late.Verify(body, at.Add(6*time.Minute)), webhooksig.Invalid, "stale")
-			wantKind(t, late.Verify(body, at.Add(-6*time.Minute)), webhooksig.Invalid, "stale")
+			_, err = late.Verify(body, at.Add(6*time.Minute))
+			wantKind(t, err, webhooksig.Invalid, "stale")
+			_, err = late.Verify(body, at.Add(-6*time.Minute))
+			wantKind(t, err, webhooksig.Invalid, "stale")
 		})
 	}
 }
@@ -167,8 +173,21 @@ func TestMailgunReplayWindow(t *testing.T) {
 		{"timestamp not seconds", []byte(`{"signature":{"timestamp":"soon","token":"t","signature":"00"}}`), t0, webhooksig.Invalid, "malformed"},
 		{"signature not hex", []byte(`{"signature":{"timestamp":"1","token":"t","signature":"zz"}}`), t0, webhooksig.Invalid, "bad_signature"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { wantKind(t, v.Verify(tc.body, tc.now), tc.kind, tc.reason) })
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(tc.body, tc.now)
+			wantKind(t, err, tc.kind, tc.reason)
+		})
 	}
+	t.Run("released token is accepted again", func(t *testing.T) {
+		d := webhooksigtest.ResignMailgun(t, body, key, t0, strings.Repeat("d", 50))
+		release, err := v.Verify(d, t0)
+		wantKind(t, err, 0, "")
+		release()
+		_, err = v.Verify(d, t0.Add(time.Second))
+		wantKind(t, err, 0, "")
+		_, err = v.Verify(d, t0.Add(2*time.Second))
+		wantKind(t, err, webhooksig.Invalid, "replay")
+	})
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
@@ -181,7 +200,7 @@ func TestMailgunForgetsExpiredTokens(t *testing.T) {
 	for i := range 3000 {
 		at := t0.Add(time.Duration(i) * time.Second)
 		tok := "tok-" + itoa(int64(i))
-		if err := v.Verify(webhooksigtest.ResignMailgun(t, body, key, at, tok), at); err != nil {
+		if _, err := v.Verify(webhooksigtest.ResignMailgun(t, body, key, at, tok), at); err != nil {
 			t.Fatal(err)
 		}
 	}

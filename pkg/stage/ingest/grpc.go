@@ -3,7 +3,9 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -93,9 +95,10 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 	now := s.cfg.Now()
 	results := make([]*sgv1.ItemResult, len(items))
 	var (
-		envs []*sgv1.RawEnvelope
-		keys [][]byte
-		idx  []int
+		envs   []*sgv1.RawEnvelope
+		keys   [][]byte
+		idx    []int
+		events int
 	)
 	for i, it := range items {
 		res := &sgv1.ItemResult{Index: int32(base + i)}
@@ -125,6 +128,7 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 			}
 			res.EventId = ev.GetEventId()
 			key = topics.Key(tenant, id)
+			events++
 		case *sgv1.PublishItem_Raw:
 			src := x.Raw.GetSource()
 			if src == sgv1.Source_SOURCE_UNSPECIFIED || src == sgv1.Source_SOURCE_GRPC {
@@ -136,12 +140,15 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 				continue
 			}
 			env = s.envelope(tenant, src, x.Raw.GetContentType(), x.Raw.GetPayload(), nil, "")
+			n := 1
 			if s.validate != nil {
-				if err := s.validate(env); err != nil {
+				var err error
+				if n, err = s.validate(env); err != nil {
 					invalid(res, err)
 					continue
 				}
 			}
+			events += max(n, 1)
 			key = topics.Key(tenant, env.GetEnvelopeId())
 		default:
 			invalid(res, &canonical.FieldError{Field: "item", Msg: "empty item"})
@@ -155,7 +162,13 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 	}
 	status := sgv1.ItemStatus_ITEM_STATUS_ACCEPTED
 	var errText string
-	if err := s.publish(ctx, envs, keys); err != nil {
+	if wait := s.limits.take(tenant, events, s.cfg.Now()); wait > 0 {
+		s.limited.WithLabelValues(tenant).Add(float64(events))
+		s.rejected.WithLabelValues("grpc", tenant, "rate_limited").Inc()
+		status = sgv1.ItemStatus_ITEM_STATUS_UNAVAILABLE
+		errText = fmt.Sprintf("not accepted: tenant rate limit of %d events/s exceeded; retry after %s", s.cfg.TenantRate, wait.Round(time.Millisecond))
+	} else if err := s.publish(ctx, envs, keys); err != nil {
+		s.limits.refund(tenant, events, s.cfg.Now())
 		status, errText = sgv1.ItemStatus_ITEM_STATUS_UNAVAILABLE, "not accepted: "+err.Error()
 	} else {
 		s.accepted.WithLabelValues("grpc", tenant).Add(float64(len(envs)))

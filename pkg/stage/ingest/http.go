@@ -17,6 +17,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/auth"
 	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/webhooksig"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -42,11 +43,15 @@ var keptHeaders = []string{
 func (s *Stage) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/events", s.serve("events", s.events))
 	for name, src := range webhookSources {
-		mux.HandleFunc("POST /v1/webhooks/"+name, s.serve("webhooks/"+name, s.raw(src)))
+		s.route(mux, "webhooks/"+name, src)
 	}
-	mux.HandleFunc("POST /v1/feedback/arf", s.serve("feedback/arf", s.raw(sgv1.Source_SOURCE_ARF)))
-	mux.HandleFunc("POST /v1/bounces/dsn", s.serve("bounces/dsn", s.raw(sgv1.Source_SOURCE_DSN)))
-	mux.HandleFunc("POST /v1/postmaster", s.serve("postmaster", s.raw(sgv1.Source_SOURCE_POSTMASTER)))
+	s.route(mux, "feedback/arf", sgv1.Source_SOURCE_ARF)
+	s.route(mux, "bounces/dsn", sgv1.Source_SOURCE_DSN)
+	s.route(mux, "postmaster", sgv1.Source_SOURCE_POSTMASTER)
+}
+
+func (s *Stage) route(mux *http.ServeMux, endpoint string, src sgv1.Source) {
+	mux.HandleFunc("POST /v1/"+endpoint, s.serve(endpoint, s.raw(endpoint, src)))
 }
 
 // httpError is a refusal with its status code and JSON body.
@@ -74,7 +79,33 @@ type accepted struct {
 	EnvelopeIDs []string `json:"envelope_ids"`
 }
 
-type handlerFunc func(r *http.Request, tenant string, body []byte) (*accepted, *httpError)
+// reply is a handler's answer: status, JSON body, and the number of items
+// accepted (for metrics).
+type reply struct {
+	code     int
+	body     any
+	accepted int
+}
+
+type handlerFunc func(r *http.Request, tenant string, body []byte) (*reply, *httpError)
+
+// apiKey returns the request's API key: "Authorization: Bearer KEY", else
+// the "key" query parameter, else the password of HTTP basic auth. The
+// query parameter comes before basic auth so that a webhook whose basic
+// auth carries the provider's own credentials (Postmark, SparkPost) can
+// give the key in its URL.
+func apiKey(r *http.Request) string {
+	if key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(key)
+	}
+	if key := r.URL.Query().Get("key"); key != "" {
+		return key
+	}
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass
+	}
+	return ""
+}
 
 func (s *Stage) serve(endpoint string, h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +114,7 @@ func (s *Stage) serve(endpoint string, h handlerFunc) http.HandlerFunc {
 		defer func() {
 			s.latency.WithLabelValues(endpoint, strconv.Itoa(code)).Observe(time.Since(start).Seconds())
 		}()
-		tenant, err := s.keys.TenantFromHTTP(r)
+		tenant, err := s.keys.Tenant(apiKey(r))
 		if err != nil {
 			reason := "no_credentials"
 			if errors.Is(err, auth.ErrUnknownKey) {
@@ -102,8 +133,11 @@ func (s *Stage) serve(endpoint string, h handlerFunc) http.HandlerFunc {
 			code = s.fail(w, endpoint, tenant, herr)
 			return
 		}
-		s.accepted.WithLabelValues(endpoint, tenant).Add(float64(res.Accepted))
-		writeJSON(w, http.StatusAccepted, res)
+		code = res.code
+		if res.accepted > 0 {
+			s.accepted.WithLabelValues(endpoint, tenant).Add(float64(res.accepted))
+		}
+		writeJSON(w, res.code, res.body)
 	}
 }
 
@@ -132,8 +166,9 @@ func (s *Stage) fail(w http.ResponseWriter, endpoint, tenant string, e *httpErro
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.retryAfter.Seconds()+0.999)))
 	}
-	if e.code >= 500 {
-		s.logger.Warn("ingest refused", zap.String("endpoint", endpoint), zap.String("tenant", tenant), zap.String("error", e.msg))
+	if e.code >= 500 || e.code == http.StatusTooManyRequests {
+		s.logger.Warn("ingest refused", zap.String("endpoint", endpoint), zap.String("tenant", tenant),
+			zap.Int("code", e.code), zap.String("reason", e.reason), zap.String("error", e.msg))
 	}
 	body := map[string]string{"error": e.msg}
 	if e.field != "" {
@@ -145,7 +180,7 @@ func (s *Stage) fail(w http.ResponseWriter, endpoint, tenant string, e *httpErro
 
 // events accepts one canonical JSON event or NDJSON; each event becomes one
 // envelope holding that event's exact bytes.
-func (s *Stage) events(r *http.Request, tenant string, body []byte) (*accepted, *httpError) {
+func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
 	var lines [][]byte
@@ -190,30 +225,54 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*accepted, 
 		}
 		keys[i] = topics.Key(tenant, id)
 	}
-	return s.publishHTTP(r, envs, keys)
+	return s.publishHTTP(r, tenant, envs, keys, len(envs))
 }
 
-// raw accepts a provider payload unchanged as one envelope.
-func (s *Stage) raw(src sgv1.Source) handlerFunc {
-	return func(r *http.Request, tenant string, body []byte) (*accepted, *httpError) {
+// raw accepts a provider payload unchanged as one envelope, after the
+// tenant's signature check for the provider when it configured one.
+func (s *Stage) raw(endpoint string, src sgv1.Source) handlerFunc {
+	return func(r *http.Request, tenant string, body []byte) (*reply, *httpError) {
+		v, herr := s.verify(r, endpoint, tenant, src, body)
+		if herr != nil {
+			return nil, herr
+		}
+		if v.sns != nil && v.sns.Type != webhooksig.SNSNotification {
+			return s.snsHousekeeping(r, tenant, v.sns, v.snsConf)
+		}
 		headers := make(map[string]string)
 		for _, h := range keptHeaders {
-			if v := r.Header.Get(h); v != "" {
-				headers[strings.ToLower(h)] = v
+			if hv := r.Header.Get(h); hv != "" {
+				headers[strings.ToLower(h)] = hv
 			}
 		}
 		env := s.envelope(tenant, src, r.Header.Get("Content-Type"), body, headers, r.RemoteAddr)
+		events := 1
 		if s.validate != nil {
-			if err := s.validate(env); err != nil {
+			n, err := s.validate(env)
+			if err != nil {
+				v.undo()
 				return nil, badRequest(err)
 			}
+			events = max(n, 1)
 		}
-		return s.publishHTTP(r, []*sgv1.RawEnvelope{env}, [][]byte{topics.Key(tenant, env.GetEnvelopeId())})
+		res, herr := s.publishHTTP(r, tenant, []*sgv1.RawEnvelope{env}, [][]byte{topics.Key(tenant, env.GetEnvelopeId())}, events)
+		if herr != nil {
+			v.undo()
+		}
+		return res, herr
 	}
 }
 
-func (s *Stage) publishHTTP(r *http.Request, envs []*sgv1.RawEnvelope, keys [][]byte) (*accepted, *httpError) {
+// publishHTTP applies the tenant's rate limit to events, then publishes
+// envs and answers 202 once the broker acknowledged all of them.
+func (s *Stage) publishHTTP(r *http.Request, tenant string, envs []*sgv1.RawEnvelope, keys [][]byte, events int) (*reply, *httpError) {
+	if wait := s.limits.take(tenant, events, s.cfg.Now()); wait > 0 {
+		s.limited.WithLabelValues(tenant).Add(float64(events))
+		return nil, &httpError{code: http.StatusTooManyRequests, reason: "rate_limited", retryAfter: wait,
+			msg: fmt.Sprintf("tenant rate limit of %d events/s exceeded; retry after %s", s.cfg.TenantRate, wait.Round(time.Millisecond))}
+	}
 	if err := s.publish(r.Context(), envs, keys); err != nil {
+		s.limits.refund(tenant, events, s.cfg.Now())
 		if errors.Is(err, errBusy) {
 			return nil, &httpError{code: http.StatusTooManyRequests, reason: "busy", msg: err.Error(), retryAfter: time.Second}
 		}
@@ -225,7 +284,7 @@ func (s *Stage) publishHTTP(r *http.Request, envs []*sgv1.RawEnvelope, keys [][]
 	for _, e := range envs {
 		res.EnvelopeIDs = append(res.EnvelopeIDs, e.GetEnvelopeId())
 	}
-	return res, nil
+	return &reply{code: http.StatusAccepted, body: res, accepted: len(envs)}, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/webhooksig"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -32,9 +34,10 @@ type Publisher interface {
 }
 
 // Validator checks a raw envelope before it is accepted, so bad input gets
-// a 4xx at the edge rather than a dead letter later. It returns a
+// a 4xx at the edge rather than a dead letter later. It returns the number
+// of events the envelope holds (what the tenant's rate limit counts), or a
 // *canonical.FieldError or any error whose text explains the problem.
-type Validator func(env *sgv1.RawEnvelope) error
+type Validator func(env *sgv1.RawEnvelope) (events int, err error)
 
 // Config configures the stage.
 type Config struct {
@@ -48,9 +51,26 @@ type Config struct {
 	PublishTimeout time.Duration
 	// RawTopic is where envelopes go (default topics.Raw).
 	RawTopic string
+	// TenantRate is the sustained rate of accepted events per second per
+	// tenant (token bucket); above it callers get 429 with Retry-After.
+	// 0 means DefaultTenantRate; negative turns the limit off.
+	TenantRate int
+	// TenantBurst is the bucket size in events (default 2×TenantRate).
+	TenantBurst int
+	// Webhooks holds per-tenant signature verification (nil: none).
+	Webhooks *webhooksig.Set
+	// ConfirmTimeout bounds the GET of an SNS SubscribeURL.
+	ConfirmTimeout time.Duration
+	// ConfirmClient fetches SNS SubscribeURLs (default: a client with
+	// ConfirmTimeout).
+	ConfirmClient *http.Client
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
+
+// DefaultTenantRate is the default per-tenant limit of accepted events per
+// second: generous, so it only stops a runaway client.
+const DefaultTenantRate = 20000
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
@@ -68,6 +88,18 @@ func (c *Config) defaults() {
 	if c.RawTopic == "" {
 		c.RawTopic = topics.Raw
 	}
+	if c.TenantRate == 0 {
+		c.TenantRate = DefaultTenantRate
+	}
+	if c.TenantBurst <= 0 && c.TenantRate > 0 {
+		c.TenantBurst = 2 * c.TenantRate
+	}
+	if c.ConfirmTimeout <= 0 {
+		c.ConfirmTimeout = 10 * time.Second
+	}
+	if c.ConfirmClient == nil {
+		c.ConfirmClient = &http.Client{Timeout: c.ConfirmTimeout}
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -81,10 +113,13 @@ type Stage struct {
 	validate Validator
 	logger   *zap.Logger
 	inflight chan struct{}
+	limits   *limiter
 
-	accepted *prometheus.CounterVec
-	rejected *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	accepted    *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	sigFailures *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 }
 
 // New returns the stage. validate may be nil (no edge validation beyond the
@@ -97,6 +132,7 @@ func New(cfg Config, keys *auth.Keys, pub Publisher, validate Validator, logger 
 	s := &Stage{
 		cfg: cfg, keys: keys, pub: pub, validate: validate, logger: logger,
 		inflight: make(chan struct{}, cfg.MaxInFlight),
+		limits:   newLimiter(float64(cfg.TenantRate), cfg.TenantBurst),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_ingest_accepted_total",
 			Help: "Items acknowledged by the broker, by endpoint and tenant.",
@@ -110,9 +146,17 @@ func New(cfg Config, keys *auth.Keys, pub Publisher, validate Validator, logger 
 			Help:    "Request latency by endpoint and status code.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"endpoint", "code"}),
+		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_ingest_signature_failures_total",
+			Help: "Webhooks refused by signature or credential checks, by endpoint, tenant and reason (missing, bad_signature, stale, replay, topic, bad_credentials, malformed).",
+		}, []string{"endpoint", "tenant", "reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_ingest_rate_limited_events_total",
+			Help: "Events refused with 429 by the per-tenant rate limit, by tenant.",
+		}, []string{"tenant"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.accepted, s.rejected, s.latency} {
+		for _, c := range []prometheus.Collector{s.accepted, s.rejected, s.latency, s.sigFailures, s.limited} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest metrics: %w", err)
 			}
@@ -177,4 +221,7 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.Int(&c.MaxEvents, "max-events", "SENDGUARD_MAX_EVENTS", 10000, "most events per NDJSON request or gRPC batch")
 	f.Int(&c.MaxInFlight, "max-in-flight", "SENDGUARD_MAX_IN_FLIGHT", 512, "concurrent publishes before 429")
 	f.Duration(&c.PublishTimeout, "publish-timeout", "SENDGUARD_PUBLISH_TIMEOUT", 10*time.Second, "how long a request waits for the broker before 503")
+	f.Int(&c.TenantRate, "tenant-rate", "SENDGUARD_TENANT_RATE", DefaultTenantRate, "accepted events per second per tenant before 429 (negative: no limit)")
+	f.Int(&c.TenantBurst, "tenant-burst", "SENDGUARD_TENANT_BURST", 0, "per-tenant burst in events (0: twice the rate)")
+	f.Duration(&c.ConfirmTimeout, "sns-confirm-timeout", "SENDGUARD_SNS_CONFIRM_TIMEOUT", 10*time.Second, "timeout of the GET that confirms an SNS subscription")
 }
