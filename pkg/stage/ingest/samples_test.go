@@ -52,7 +52,6 @@ type sampleCase struct {
 	src                     sgv1.Source
 }
 
-
 func realSamples(t *testing.T) []sampleCase {
 	t.Helper()
 	var out []sampleCase
