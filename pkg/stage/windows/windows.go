@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -186,11 +187,11 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 // scopedHeaders reads the scope and source of a scoped record.
 func scopedHeaders(msg kafka.Message) (window.ScopeKey, int32, int64, error) {
 	tenant, level, target := string(msg.Header(kafka.HeaderTenant)), string(msg.Header(HeaderLevel)), string(msg.Header(HeaderTarget))
-	k, err := window.ParseScopeKey(tenant + "/" + level + "/" + target)
-	if err != nil || tenant == "" || target == "" {
+	lv := sgv1.ScopeLevel_value["SCOPE_LEVEL_"+strings.ToUpper(level)]
+	k := window.ScopeKey{Tenant: tenant, Level: sgv1.ScopeLevel(lv), Target: target}
+	if lv == 0 || tenant == "" || target == "" {
 		return k, 0, 0, fmt.Errorf("scoped record: bad scope headers %q/%q/%q", tenant, level, target)
 	}
-	k.Tenant, k.Target = tenant, target // ParseScopeKey unescapes; the headers are raw
 	sp, err1 := strconv.ParseInt(string(msg.Header(HeaderSrcPartition)), 10, 32)
 	so, err2 := strconv.ParseInt(string(msg.Header(HeaderSrcOffset)), 10, 64)
 	if err1 != nil || err2 != nil || sp < 0 || so < 0 {

@@ -1,0 +1,249 @@
+package windows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	groupAdmit = "test-windows-admit"
+	groupAgg   = "test-windows-aggregate"
+)
+
+// stream returns n events of two tenants over the last two hours, with
+// copies (same tenant and id) of recent events mixed in.
+func stream(seed uint64, n int, base time.Time) []*sgv1.Event {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	types := []sgv1.EventType{
+		sgv1.EventType_EVENT_TYPE_SENT, sgv1.EventType_EVENT_TYPE_SENT, sgv1.EventType_EVENT_TYPE_DELIVERED,
+		sgv1.EventType_EVENT_TYPE_DELIVERED, sgv1.EventType_EVENT_TYPE_COMPLAINED, sgv1.EventType_EVENT_TYPE_OPENED,
+		sgv1.EventType_EVENT_TYPE_UNSUBSCRIBED, sgv1.EventType_EVENT_TYPE_DEFERRED,
+	}
+	provs := []sgv1.Provider{sgv1.Provider_PROVIDER_GMAIL, sgv1.Provider_PROVIDER_MICROSOFT, sgv1.Provider_PROVIDER_YAHOO}
+	var out []*sgv1.Event
+	for i := range n {
+		if i > 0 && rng.IntN(8) == 0 {
+			out = append(out, proto.Clone(out[len(out)-1-rng.IntN(min(len(out), 30))]).(*sgv1.Event))
+			continue
+		}
+		dom := fmt.Sprintf("d%d.com", rng.IntN(3))
+		at := base.Add(time.Duration(i)*time.Second - time.Duration(rng.IntN(600))*time.Second)
+		out = append(out, &sgv1.Event{
+			EventId: fmt.Sprintf("ev-%d", i), Tenant: []string{"acme", "beta"}[rng.IntN(2)],
+			Type: types[rng.IntN(len(types))], OccurredAt: timestamppb.New(at),
+			Sender: fmt.Sprintf("s%d@%s", rng.IntN(3), dom), SendingDomain: dom, Provider: provs[rng.IntN(3)],
+			Campaign: fmt.Sprintf("c%d", rng.IntN(4)), Variant: []string{"", "a", "b"}[rng.IntN(3)],
+			ListSource: []string{"", "import"}[rng.IntN(2)],
+		})
+	}
+	return out
+}
+
+func produceEvents(t *testing.T, p *kafka.Producer, evs []*sgv1.Event) {
+	t.Helper()
+	recs := make([]kafka.Record, 0, len(evs))
+	for _, e := range evs {
+		b, err := proto.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, kafka.Record{Topic: topics.Events, Key: topics.Key(e.GetTenant(), e.GetEventId()), Value: b})
+	}
+	if err := p.Produce(context.Background(), recs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// instance is one windowed-metrics process: both steps, each a consumer
+// group member.
+type instance struct {
+	cancel context.CancelFunc
+	done   chan error
+	agg    *Stage
+}
+
+func startInstance(t *testing.T, brokers []string, p *kafka.Producer, groupA, groupB string) *instance {
+	t.Helper()
+	read := BrokerStateReader(brokers)
+	lg := zap.NewNop()
+	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, lg)
+	agg, err := New(window.Config{}, p, read, lg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{cancel: cancel, done: make(chan error, 2), agg: agg}
+	for _, c := range []struct {
+		group, topic string
+		h            kafka.Handler
+	}{{groupA, topics.Events, admit}, {groupB, topics.ScopedEvents, agg}} {
+		r, err := kafka.NewRunner(kafka.RunnerConfig{Brokers: brokers, GroupID: c.group, Topic: c.topic, Stage: "test",
+			DLQTopic: topics.DLQ, CommitInterval: 50 * time.Millisecond}, c.h, p, lg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { in.done <- r.Run(ctx) }()
+	}
+	return in
+}
+
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	in.cancel()
+	for range 2 {
+		if err := <-in.done; err != nil {
+			t.Errorf("runner: %v", err)
+		}
+	}
+}
+
+// checkpointed restores every checkpoint of sg.window-state.v1 into one
+// aggregator: the state the instances left for their successors.
+func checkpointed(ctx context.Context, brokers []string) (*window.Aggregator, error) {
+	latest := map[string][]byte{}
+	err := kafka.ReadAll(ctx, brokers, topics.WindowState, func(m kafka.Message) error {
+		if len(m.Value()) == 0 {
+			delete(latest, string(m.Key()))
+		} else {
+			latest[string(m.Key())] = m.Value()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := window.New(window.Config{})
+	for _, v := range latest {
+		if err := a.RestoreScope(v); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// diff returns "" when got holds, for every scope of want, the same
+// snapshot at at (versions aside), and no other scope.
+func diff(want, got *window.Aggregator, at time.Time) string {
+	keys := want.All()
+	if n := len(got.All()); n != len(keys) {
+		return fmt.Sprintf("%d scopes, want %d", n, len(keys))
+	}
+	for _, k := range keys {
+		w, g := want.SnapshotAt(k, at), got.SnapshotAt(k, at)
+		if g == nil {
+			return fmt.Sprintf("scope %s missing", k)
+		}
+		w.Version, g.Version = 0, 0
+		if !proto.Equal(w, g) {
+			return fmt.Sprintf("scope %s:\nwant %s\ngot  %s", k, prototext.Format(w), prototext.Format(g))
+		}
+	}
+	return ""
+}
+
+// eventually polls check until it returns "" or the deadline passes.
+func eventually(t *testing.T, d time.Duration, check func() (string, error)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		msg, err := check()
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if err == nil && msg == "" {
+			return
+		}
+		last = msg
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("not converged after %s: %s", d, last)
+}
+
+// TestMultiInstanceExactWithRebalanceAndReplay runs three instances of
+// both steps over 6-partition topics on a real (Kafka-protocol) broker:
+// events with copies are produced in three waves; after the first an
+// instance leaves, after the second a new one joins (two rebalances
+// mid-stream). The checkpointed windows must equal one aggregator fed the
+// stream in order. Then the whole input is replayed — the same events
+// produced again, and a fresh pair of consumer groups re-reading both
+// topics from the first offset with the restored state — and nothing may
+// change.
+func TestMultiInstanceExactWithRebalanceAndReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and nine consumers")
+	}
+	_, addr := kafkatest.Start(t, "")
+	brokers := []string{addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, brokers, 1, topics.Specs(6)...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, BatchTimeout: 5 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	now := time.Now().UTC()
+	evs := stream(7, 1800, now.Add(-40*time.Minute))
+	oracle := window.New(window.Config{Now: func() time.Time { return now }})
+	for _, e := range evs {
+		if _, err := oracle.Apply(e); err != nil {
+			t.Fatalf("oracle: %v", err)
+		}
+	}
+	check := func() (string, error) {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ccancel()
+		got, err := checkpointed(cctx, brokers)
+		if err != nil {
+			return "", err
+		}
+		return diff(oracle, got, now), nil
+	}
+
+	ins := []*instance{}
+	for range 3 {
+		ins = append(ins, startInstance(t, brokers, p, groupAdmit, groupAgg))
+	}
+	third := len(evs) / 3
+	produceEvents(t, p, evs[:third])
+	time.Sleep(time.Second)
+	ins[0].stop(t) // rebalance: leaves
+	produceEvents(t, p, evs[third:2*third])
+	ins = append(ins[1:], startInstance(t, brokers, p, groupAdmit, groupAgg)) // rebalance: joins
+	time.Sleep(time.Second)
+	produceEvents(t, p, evs[2*third:])
+	eventually(t, 60*time.Second, check)
+	for _, in := range ins {
+		in.stop(t)
+	}
+
+	// Replay: the same events again (redeliveries at new offsets), and both
+	// topics re-read from the start by new groups restoring the state.
+	produceEvents(t, p, evs)
+	in := startInstance(t, brokers, p, groupAdmit+"-replay", groupAgg+"-replay")
+	defer in.stop(t)
+	time.Sleep(3 * time.Second)
+	eventually(t, 30*time.Second, check)
+}
