@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // dlqMsg is a record of sg.dlq.v1.
 type dlqMsg struct {
