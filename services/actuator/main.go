@@ -1,5 +1,8 @@
 // Command actuator turns decisions into control commands and answers
-// PermissionService checks from its enforcement state.
+// PermissionService checks from its enforcement state; the same state also
+// answers Envoy rate limit calls (RateLimitService v3, on the gRPC address,
+// on by default) and, when --postfix-addr is set, Postfix's
+// check_policy_service.
 package main
 
 import (
@@ -13,15 +16,21 @@ import (
 
 func main() {
 	var grpcAddr string
+	var adapters app.AdapterConfig
 	app.Main(app.Spec{
 		Name: "actuator",
 		Bind: func(f *service.Flags) {
 			f.String(&grpcAddr, "grpc-addr", "SENDGUARD_GRPC_ADDR", ":9090", "PermissionService gRPC address")
+			app.BindAdapters(f, &adapters)
 		},
+		Validate: func() error { return adapters.Validate() },
 		GRPCAddr: &grpcAddr,
 		Setup: func(ctx context.Context, e *app.Env) error {
-			_, err := app.AddActuator(ctx, e, enforce.DefaultConfig())
-			return err
+			stage, err := app.AddActuator(ctx, e, enforce.DefaultConfig())
+			if err != nil {
+				return err
+			}
+			return app.AddAdapters(e, adapters, app.StateChecker{State: stage.State()})
 		},
 	}, os.Args[1:], os.Getenv)
 }
