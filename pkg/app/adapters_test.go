@@ -11,6 +11,7 @@ import (
 	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,6 +24,12 @@ import (
 	"github.com/sendguard/sendguard/pkg/postfix"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
+
+// TestMain checks every test of the package for leaked goroutines (kafka-go
+// readers stop asynchronously after Close).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/segmentio/kafka-go.(*reader).run"))
+}
 
 // TestAdaptersFollowTheActuator runs the actuator component with the Postfix
 // policy server and the Envoy rate limit service against a real broker, and
