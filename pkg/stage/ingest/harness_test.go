@@ -174,3 +174,11 @@ func readRaw(t testing.TB, addr string) []*sgv1.RawEnvelope {
 }
 
 func drain(r io.Reader) string { b, _ := io.ReadAll(r); return string(b) }
+
+func decodeEnvelope(b []byte) (*sgv1.RawEnvelope, error) {
+	env := &sgv1.RawEnvelope{}
+	if err := proto.Unmarshal(b, env); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
