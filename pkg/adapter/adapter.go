@@ -220,7 +220,9 @@ func (a *Adapter) Start(ctx context.Context) error {
 }
 
 // Close stops what Start started and waits for it; it returns the error
-// that stopped the adapter, if any other than the stop itself.
+// that stopped the adapter, if any other than the stop itself. An adapter
+// that stopped on an error is not Ready, so Check answers DEFER; an Adapter
+// starts once, so retry with a new one.
 func (a *Adapter) Close() error {
 	a.startMu.Lock()
 	cancel, done := a.cancel, a.done
