@@ -184,6 +184,9 @@ func setup(ctx context.Context, env *app.Env, c Config) error {
 	if err := app.AddNormalizer(env, normalize.Options{}); err != nil {
 		return err
 	}
+	if err := app.AddDeadLetterWriter(env); err != nil {
+		return err
+	}
 	if _, err := app.AddWindows(ctx, env, app.WindowsOptions{Window: window.Config{}, Tick: c.Tick}); err != nil {
 		return err
 	}
