@@ -239,6 +239,9 @@ func (s *Stage) raw(endpoint string, src sgv1.Source) handlerFunc {
 		if v.sns != nil && v.sns.Type != webhooksig.SNSNotification {
 			return s.snsHousekeeping(r, tenant, v.sns, v.snsConf)
 		}
+		if src == sgv1.Source_SOURCE_SES && v.snsConf == nil {
+			s.warnUnverifiedConfirmation(tenant, body)
+		}
 		headers := make(map[string]string)
 		for _, h := range keptHeaders {
 			if hv := r.Header.Get(h); hv != "" {

@@ -3,6 +3,18 @@
 // ACCEPTED) only after the broker acknowledged every envelope of the request
 // with acks=all; when the broker does not, the caller gets 503 with
 // Retry-After and must retry (downstream deduplicates by event id).
+//
+// The tenant always comes from the API key. When the tenant configured a
+// provider's webhook secret (Config.Webhooks, see package webhooksig), HTTP
+// webhooks of that provider must carry a valid signature or credentials:
+// 401 when missing, 403 when wrong, stale or replayed. Verified SNS
+// SubscriptionConfirmation messages are confirmed (when allowed) and
+// answered 200 without publishing. gRPC raw items come from API clients,
+// not from the providers, and carry no provider signature to check.
+//
+// Accepted events are rate-limited per tenant with a token bucket
+// (Config.TenantRate, TenantBurst): above it, 429 with Retry-After (gRPC
+// items UNAVAILABLE); events the broker refused give their tokens back.
 package ingest
 
 import (

@@ -275,3 +275,16 @@ func TestSNSSubscriptionConfirmation(t *testing.T) {
 		}
 	})
 }
+
+func TestUnverifiedSNSConfirmationIsLogged(t *testing.T) {
+	f := newSigFixture(t, true)
+	// globex configured no sns section: its confirmation is accepted as a
+	// payload, never fetched, and an operator is told.
+	rec := request{path: "/v1/webhooks/ses", body: f.snsConfirmation(t, "SubscriptionConfirmation"), query: "key=k-globex"}.do(f.h)
+	if rec.Code != http.StatusAccepted || f.confirms.Load() != 0 {
+		t.Fatalf("%d, confirmations %d", rec.Code, f.confirms.Load())
+	}
+	if len(f.logs.FilterMessageSnippet("tenant without sns verification").All()) != 1 {
+		t.Fatal("unconfirmed subscription not logged")
+	}
+}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -136,4 +137,21 @@ func (s *Stage) confirmSNS(ctx context.Context, subscribeURL string) error {
 		return fmt.Errorf("confirm: SubscribeURL answered %s", resp.Status)
 	}
 	return nil
+}
+
+// warnUnverifiedConfirmation logs an SNS SubscriptionConfirmation that
+// arrives for a tenant without SNS verification: it cannot be confirmed
+// safely (the SubscribeURL is unauthenticated), so an operator must
+// configure the tenant's sns section or confirm it by hand. The message is
+// accepted like any payload (it yields no event).
+func (s *Stage) warnUnverifiedConfirmation(tenant string, body []byte) {
+	if !bytes.Contains(body, []byte(webhooksig.SNSSubscriptionConfirmation)) {
+		return
+	}
+	m, err := webhooksig.ParseSNS(body)
+	if err != nil || m.Type != webhooksig.SNSSubscriptionConfirmation {
+		return
+	}
+	s.logger.Warn("sns subscription confirmation for a tenant without sns verification: not confirmed; add the tenant's sns section to the webhook config or visit SubscribeURL",
+		zap.String("tenant", tenant), zap.String("topic_arn", m.TopicArn), zap.String("subscribe_url", m.SubscribeURL))
 }
