@@ -24,7 +24,7 @@ apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/n
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; }
 
 .PHONY: build run test tools generate check-generate lint buf-lint breaking vet clickhouse \
-        unit fuzz compose-config gowork-off tidy clean
+        unit fuzz compose-config gowork-off postfix tidy clean
 
 build:
 	go build $(PACKAGES)
@@ -70,6 +70,11 @@ lint: vet buf-lint
 clickhouse:
 	bash scripts/clickhouse.sh
 
+## postfix installs Debian's postfix (no configuration, not started) for the
+## real-Postfix policy test; the test runs a private instance on loopback.
+postfix:
+	bash scripts/postfix.sh
+
 unit:
 	go test -race -count=1 -timeout 15m $(PACKAGES)
 
@@ -100,7 +105,7 @@ compose-config:
 	  bash deployments/validate.sh; \
 	else echo "compose-config: no docker client, skipped"; fi
 
-test: tools clickhouse lint check-generate breaking gowork-off compose-config unit fuzz
+test: tools clickhouse postfix lint check-generate breaking gowork-off compose-config unit fuzz
 
 tidy:
 	go work sync

@@ -48,6 +48,9 @@ type Config struct {
 	Tick       time.Duration
 	// SyncWrites fsyncs every broker write (power-loss durability).
 	SyncWrites bool
+	// PostfixAddr serves the Postfix policy delegation protocol for the
+	// default tenant; empty is off.
+	PostfixAddr string
 }
 
 // BindFlags binds the devstack flags.
@@ -66,6 +69,7 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
 	f.Duration(&c.Tick, "snapshot-tick", "SENDGUARD_SNAPSHOT_TICK", 10*time.Second, "how often every window snapshot is re-published")
 	f.Bool(&c.SyncWrites, "kafka-sync", "SENDGUARD_KAFKA_SYNC", false, "fsync every broker write")
+	f.String(&c.PostfixAddr, "postfix-addr", "SENDGUARD_POSTFIX_ADDR", "", "Postfix policy server address for the default tenant, e.g. 127.0.0.1:10040; empty is off")
 }
 
 // Validate checks c.
@@ -167,12 +171,15 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 	}
 	fmt.Fprintf(out, `Sendguard devstack is up
   HTTP     http://%s   POST /v1/events, /v1/webhooks/{ses,sendgrid,mailgun,postmark,sparkpost}, /v1/feedback/arf, /v1/bounces/dsn, /v1/postmaster; GET /healthz /readyz /metrics
-  gRPC     %s   sendguard.v1.IngestService, sendguard.v1.PermissionService (+ health, reflection)
+  gRPC     %s   sendguard.v1.IngestService, sendguard.v1.PermissionService, envoy.service.ratelimit.v3.RateLimitService (+ health, reflection)
   Kafka    %s   embedded broker, data in %s
   Analytics %s
   Tenant   %s
   API key  %s%s
 `, c.HTTPAddr, c.GRPCAddr, broker.Addr(), filepath.Join(c.DataDir, "kafka"), analytics, DefaultTenant, key, keyNote)
+	if c.PostfixAddr != "" {
+		fmt.Fprintf(out, "  Postfix  check_policy_service inet:%s (tenant %s)\n", c.PostfixAddr, DefaultTenant)
+	}
 	env.MarkReady()
 	return env.Run()
 }
@@ -193,8 +200,11 @@ func setup(ctx context.Context, env *app.Env, c Config) error {
 	if _, err := app.AddEvaluator(ctx, env, app.EvaluatorOptions{RulesPath: c.Rules}); err != nil {
 		return err
 	}
-	if _, err := app.AddActuator(ctx, env, enforce.DefaultConfig()); err != nil {
+	act, err := app.AddActuator(ctx, env, enforce.DefaultConfig())
+	if err != nil {
 		return err
 	}
-	return nil
+	return app.AddAdapters(env, app.AdapterConfig{
+		PostfixAddr: c.PostfixAddr, PostfixTenant: DefaultTenant, EnvoyRLS: true, EnvoyRLSDomain: "sendguard",
+	}, app.StateChecker{State: act.State()})
 }
