@@ -130,4 +130,3 @@ func TestIngestBinaryWebhookConfig(t *testing.T) {
 		}
 	})
 }
-
