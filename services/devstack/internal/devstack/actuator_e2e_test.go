@@ -89,7 +89,11 @@ func TestActuatorEndToEnd(t *testing.T) {
 		rcpt := fmt.Sprintf("r%d@example%d.com", i, i%40)
 		lines = append(lines,
 			fmt.Sprintf(`{"event_id":"es%d","type":"sent","occurred_at":%q,"sender":"ann@spike.io","recipient":%q,"campaign":"c1"}`, i, now, rcpt),
-			fmt.Sprintf(`{"event_id":"ed%d","type":"delivered","occurred_at":%q,"sender":"ann@spike.io","recipient":%q,"campaign":"c1"}`, i, now, rcpt),
+			fmt.Sprintf(`{"event_id":"ed%d","type":"delivered","occurred_at":%q,"sender":"ann@spike.io","recipient":%q,"campaign":"c1"}`, i, now, rcpt))
+	}
+	for i := range 20 {
+		rcpt := fmt.Sprintf("q%d@example.org", i)
+		lines = append(lines,
 			fmt.Sprintf(`{"event_id":"cs%d","type":"sent","occurred_at":%q,"sender":"bob@calm.io","recipient":%q}`, i, now, rcpt),
 			fmt.Sprintf(`{"event_id":"cd%d","type":"delivered","occurred_at":%q,"sender":"bob@calm.io","recipient":%q}`, i, now, rcpt))
 	}
@@ -100,6 +104,11 @@ func TestActuatorEndToEnd(t *testing.T) {
 	if code, body := post(t, base+"/v1/events", testKey, "application/x-ndjson", ndjson(lines)); code != http.StatusAccepted {
 		t.Fatalf("post spike: %d %s", code, body)
 	}
+	defer func() {
+		if t.Failed() {
+			dumpState(t, []string{s.kafka})
+		}
+	}()
 	eventually(t, "Check for spike.io's senders to answer DENY or DEFER", 60*time.Second, func() bool {
 		v := check("carl@spike.io", "fresh@example.net") // a sender of that domain that never complained
 		return v == sgv1.Verdict_VERDICT_DENY || v == sgv1.Verdict_VERDICT_DEFER
@@ -137,4 +146,13 @@ func TestActuatorEndToEnd(t *testing.T) {
 		}
 		return pause && alert
 	})
+}
+
+// dumpState logs the decisions on the broker (when a test failed).
+func dumpState(t *testing.T, brokers []string) {
+	t.Helper()
+	for _, d := range readTopic(t, brokers, topics.Decisions, func() *sgv1.Decision { return &sgv1.Decision{} }) {
+		t.Logf("decision: %s %s %s %s shadow=%v %s", d.GetScope().GetLevel(), d.GetScope().GetTarget(), d.GetRule(),
+			d.GetAction(), d.GetShadow(), d.GetExplanation().GetSummary())
+	}
 }
