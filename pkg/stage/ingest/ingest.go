@@ -82,7 +82,7 @@ type Config struct {
 
 // DefaultTenantRate is the default per-tenant limit of accepted events per
 // second: generous, so it only stops a runaway client.
-const DefaultTenantRate = 20000
+const DefaultTenantRate = 50000
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
