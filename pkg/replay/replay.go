@@ -38,6 +38,21 @@ type Config struct {
 	// much, as the live snapshot tick does (windows slide, cooldowns end).
 	// Zero means one hour; negative disables.
 	Tick time.Duration
+	// Flush evaluates the scopes changed since the previous flush whenever
+	// event time crosses a multiple of Flush, one snapshot per scope
+	// however many events changed it, as the windowed-metrics service
+	// publishes one snapshot per changed scope per flush. Zero means one
+	// minute; negative evaluates after every event.
+	Flush time.Duration
+	// ArrivalOrder processes the events in the order given, as live
+	// processing sees them in arrival order: an event more than
+	// Window.Lateness behind the newest one is refused as late (counted
+	// in Stats.Skipped). By default events are sorted by event time first
+	// (a backtest of history exported in any order).
+	ArrivalOrder bool
+	// OnDecision, when set, sees every decision of the engine before its
+	// commands are applied (audits, property tests).
+	OnDecision func(*sgv1.Decision)
 }
 
 // Stats summarises a replay.
@@ -84,13 +99,18 @@ func ReadEvents(r io.Reader) ([]*sgv1.Event, error) {
 }
 
 // Run replays events and calls emit for every control command, in event
-// time order.
+// time order: as the actuator publishes them, every command that changed the
+// enforcement state and every alert once (re-announcements of an unchanged
+// state are not repeated).
 func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error) (Stats, error) {
 	var st Stats
-	sorted := append([]*sgv1.Event(nil), events...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		return sorted[i].GetOccurredAt().AsTime().Before(sorted[j].GetOccurredAt().AsTime())
-	})
+	sorted := events
+	if !cfg.ArrivalOrder {
+		sorted = append([]*sgv1.Event(nil), events...)
+		sort.SliceStable(sorted, func(i, j int) bool {
+			return sorted[i].GetOccurredAt().AsTime().Before(sorted[j].GetOccurredAt().AsTime())
+		})
+	}
 	var now time.Time
 	clock := func() time.Time { return now }
 	wcfg := cfg.Window
@@ -108,11 +128,21 @@ func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error
 	if tick == 0 {
 		tick = time.Hour
 	}
-	var nextTick time.Time
+	flush := cfg.Flush
+	if flush == 0 {
+		flush = time.Minute
+	}
+	var nextTick, nextFlush time.Time
 
+	// apply publishes what the actuator would: a command that changed the
+	// enforcement state, or an alert not announced before.
 	apply := func(cmds []*sgv1.ControlCommand) error {
 		for _, c := range cmds {
-			if !state.Apply(c) {
+			if c.GetAction() == sgv1.Action_ACTION_ALERT {
+				if !state.Announce(c) {
+					continue
+				}
+			} else if !state.Apply(c) {
 				continue
 			}
 			st.Commands++
@@ -125,11 +155,27 @@ func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error
 	evaluate := func(snap *sgv1.WindowSnapshot) error {
 		for _, d := range engine.Evaluate(snap) {
 			st.Decisions++
+			if cfg.OnDecision != nil {
+				cfg.OnDecision(d)
+			}
 			if err := apply(enforce.Commands(d)); err != nil {
 				return err
 			}
 		}
 		return nil
+	}
+	// Scopes of a level no rule watches yield no decision: their snapshots
+	// are not built (the windows still count them).
+	flushDirty := func() error {
+		for _, k := range agg.Dirty() {
+			if !rs.Watches(k.Level) {
+				continue
+			}
+			if err := evaluate(agg.Snapshot(k)); err != nil {
+				return err
+			}
+		}
+		return apply(state.DrainPending())
 	}
 	for _, ev := range sorted {
 		st.Events++
@@ -137,12 +183,23 @@ func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error
 		if at.After(now) {
 			now = at
 		}
+		// Flush what earlier events changed before time moves on: their
+		// snapshots are older than the tick's.
+		if flush > 0 && !nextFlush.IsZero() && !now.Before(nextFlush) {
+			if err := flushDirty(); err != nil {
+				return st, err
+			}
+			nextFlush = now.Truncate(flush).Add(flush)
+		}
 		if tick > 0 {
 			if nextTick.IsZero() {
 				nextTick = now.Truncate(tick).Add(tick)
 			}
 			for !now.Before(nextTick) {
 				for _, k := range agg.All() {
+					if !rs.Watches(k.Level) {
+						continue
+					}
 					if err := evaluate(agg.SnapshotAt(k, nextTick)); err != nil {
 						return st, err
 					}
@@ -153,22 +210,23 @@ func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error
 		if err := apply(state.FromEvent(ev)); err != nil {
 			return st, err
 		}
-		changed, err := agg.Apply(ev)
-		if err != nil {
+		if _, err := agg.Apply(ev); err != nil {
 			if errors.Is(err, window.ErrLateEvent) || errors.Is(err, window.ErrInvalidEvent) || errors.Is(err, window.ErrFutureEvent) {
 				st.Skipped++
 				continue
 			}
 			return st, err
 		}
-		for _, k := range changed {
-			if err := evaluate(agg.Snapshot(k)); err != nil {
+		if flush <= 0 {
+			if err := flushDirty(); err != nil {
 				return st, err
 			}
+		} else if nextFlush.IsZero() {
+			nextFlush = now.Truncate(flush).Add(flush)
 		}
-		if err := apply(state.DrainPending()); err != nil {
-			return st, err
-		}
+	}
+	if err := flushDirty(); err != nil {
+		return st, err
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,15 +211,25 @@ func TestOpenEndedRetireAndSuppress(t *testing.T) {
 	if ds := e.Evaluate(later); len(ds) != 0 {
 		t.Fatalf("retired variant came back: %v", ds)
 	}
-	// Account cooldown: 14 days, then straight back (no ramp).
+	// Account cooldown (in shadow in the default pack: pkg/enforce counts
+	// distinct contacts): 14 days, then straight back (no ramp).
+	src := strings.Replace(string(DefaultYAML()), "    shadow: true\n", "", 1)
+	rs, _, err := Parse([]byte(src), "unshadowed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ae := NewEngine(rs)
 	a := snapAt(sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, "acme.com", t0, m{"negative_contacts_14d": 2})
-	p := only(t, e.Evaluate(a), sgv1.Action_ACTION_PAUSE)
+	p := only(t, ae.Evaluate(a), sgv1.Action_ACTION_PAUSE)
 	if !p.Until.AsTime().Equal(t0.Add(14 * 24 * time.Hour)) {
 		t.Fatalf("account cooldown until = %v", p.Until.AsTime())
 	}
 	a2 := snapAt(sgv1.ScopeLevel_SCOPE_LEVEL_ACCOUNT, "acme.com", t0.Add(14*24*time.Hour), m{"negative_contacts_14d": 0})
-	if r := only(t, e.Evaluate(a2), sgv1.Action_ACTION_RESUME); r.ToState != healthy {
+	if r := only(t, ae.Evaluate(a2), sgv1.Action_ACTION_RESUME); r.ToState != healthy {
 		t.Fatalf("account resume = %v", r)
+	}
+	if s := only(t, e.Evaluate(a), sgv1.Action_ACTION_PAUSE); !s.Shadow {
+		t.Fatalf("default pack account cooldown must be shadow: %v", s)
 	}
 	// A negative reply suppresses the recipient for 90 days, then unsuppresses.
 	rc := snapAt(sgv1.ScopeLevel_SCOPE_LEVEL_RECIPIENT, "bob@acme.com", t0, m{"negative_replies_28d": 1})

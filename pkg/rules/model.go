@@ -48,6 +48,13 @@ type RuleSet struct {
 	tenants map[string]*compiledSet
 }
 
+// Watches reports whether a rule of the set watches level (for any tenant:
+// overrides change rules, they add none). A snapshot of a level no rule
+// watches produces no decision, so callers may skip building it.
+func (rs *RuleSet) Watches(level sgv1.ScopeLevel) bool {
+	return rs != nil && rs.base != nil && len(rs.base.byLevel[level]) > 0
+}
+
 // Ramp configures the restart after a pause (seed 002, "Phase 4: Restart
 // safely") and the dwell of alert states.
 type Ramp struct {
