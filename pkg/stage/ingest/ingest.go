@@ -81,8 +81,10 @@ type Config struct {
 }
 
 // DefaultTenantRate is the default per-tenant limit of accepted events per
-// second: generous, so it only stops a runaway client.
-const DefaultTenantRate = 50000
+// second: generous (above what one instance accepts on a small machine),
+// so it only stops a runaway client. Limits are per ingest instance: N
+// instances behind a balancer allow a tenant about N times the rate.
+const DefaultTenantRate = 100000
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
