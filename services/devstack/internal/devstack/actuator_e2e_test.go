@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/sendguard/sendguard/pkg/clickhouse"
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -145,6 +146,26 @@ func TestActuatorEndToEnd(t *testing.T) {
 			}
 		}
 		return pause && alert
+	})
+	if s.analytics == "off" {
+		return
+	}
+	// Audited like automatic commands: the manual pause and its actor and
+	// reason in ClickHouse's commands table.
+	cctx := context.Background()
+	ch, err := clickhouse.Open(cctx, clickhouse.Config{Addr: s.analytics, Database: s.db})
+	if err != nil {
+		t.Fatalf("open clickhouse: %v", err)
+	}
+	defer ch.Close()
+	defer func() { _ = ch.Exec(cctx, "DROP DATABASE IF EXISTS "+s.db) }()
+	eventually(t, "the manual pause in the commands audit table", 30*time.Second, func() bool {
+		var n uint64
+		if err := ch.QueryRow(cctx, "SELECT count() FROM commands WHERE tenant = 'default' AND rule = 'manual' AND action = 'pause' "+
+			"AND target = 'calm.io' AND actor = 'ops' AND reason = 'seed test went to spam'").Scan(&n); err != nil {
+			t.Fatalf("query commands: %v", err)
+		}
+		return n == 1
 	})
 }
 
