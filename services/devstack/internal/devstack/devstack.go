@@ -23,6 +23,8 @@ import (
 	"github.com/sendguard/sendguard/pkg/kafka/embedded"
 	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/service"
+	"github.com/sendguard/sendguard/pkg/stage/ingest"
+	"github.com/sendguard/sendguard/pkg/webhooksig"
 	"github.com/sendguard/sendguard/pkg/window"
 )
 
@@ -51,6 +53,10 @@ type Config struct {
 	// PostfixAddr serves the Postfix policy delegation protocol for the
 	// default tenant; empty is off.
 	PostfixAddr string
+	// WebhookConfig is the per-tenant webhook signature file (YAML).
+	WebhookConfig string
+	// TenantRate and TenantBurst limit accepted events per tenant.
+	TenantRate, TenantBurst int
 }
 
 // BindFlags binds the devstack flags.
@@ -69,6 +75,9 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
 	f.Duration(&c.Tick, "snapshot-tick", "SENDGUARD_SNAPSHOT_TICK", 10*time.Second, "how often every window snapshot is re-published")
 	f.Bool(&c.SyncWrites, "kafka-sync", "SENDGUARD_KAFKA_SYNC", false, "fsync every broker write")
+	f.String(&c.WebhookConfig, "webhook-config", "SENDGUARD_WEBHOOK_CONFIG", "", "per-tenant webhook signature configuration (YAML)")
+	f.Int(&c.TenantRate, "tenant-rate", "SENDGUARD_TENANT_RATE", ingest.DefaultTenantRate, "accepted events/s per tenant before 429 (negative: off)")
+	f.Int(&c.TenantBurst, "tenant-burst", "SENDGUARD_TENANT_BURST", 0, "per-tenant burst (0: 2×rate)")
 	f.String(&c.PostfixAddr, "postfix-addr", "SENDGUARD_POSTFIX_ADDR", "", "Postfix policy server address for the default tenant, e.g. 127.0.0.1:10040; empty is off")
 }
 
@@ -86,6 +95,11 @@ func (c *Config) Validate() error {
 	if c.Rules != "" {
 		if _, err := os.Stat(c.Rules); err != nil {
 			errs = append(errs, fmt.Errorf("--rules: %w", err))
+		}
+	}
+	if c.WebhookConfig != "" {
+		if _, err := webhooksig.Load(c.WebhookConfig); err != nil {
+			errs = append(errs, fmt.Errorf("--webhook-config: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -185,7 +199,10 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 }
 
 func setup(ctx context.Context, env *app.Env, c Config) error {
-	if _, err := app.AddIngest(env, app.IngestOptions{Mux: env.AdminMux}); err != nil {
+	if _, err := app.AddIngest(env, app.IngestOptions{
+		Mux: env.AdminMux, WebhookConfig: c.WebhookConfig,
+		Config: ingest.Config{TenantRate: c.TenantRate, TenantBurst: c.TenantBurst},
+	}); err != nil {
 		return err
 	}
 	if err := app.AddNormalizer(env, normalize.Options{}); err != nil {
