@@ -187,9 +187,19 @@ func (s *Stage) ApplyManual(ctx context.Context, c *sgv1.ControlCommand) (bool, 
 }
 
 // Status returns the tenant's live enforcement entries (enforce.Status),
-// optionally only those at level and/or target, as commands with the time
-// left on each.
+// optionally only those at level and/or target, each as the command that
+// set it (id, rule, actor, reason, severity, explanation; enforce.Snapshot)
+// with the entry's until and the time left on it.
 func (s *Stage) Status(tenant string, level sgv1.ScopeLevel, target string) []*sgv1.ScopeState {
+	type key struct{ level, target, action string }
+	snap := map[key]*sgv1.ControlCommand{}
+	for _, c := range s.state.Snapshot(tenant) {
+		a := enforce.ActionWord(c.GetAction())
+		if c.GetRule() == enforce.RuleWarmup {
+			a = enforce.ActionWord(sgv1.Action_ACTION_THROTTLE) // Status shows a warm-up as a throttle
+		}
+		snap[key{enforce.LevelWord(c.GetScope().GetLevel()), c.GetScope().GetTarget(), a}] = c
+	}
 	var out []*sgv1.ScopeState
 	for _, st := range s.state.Status(tenant) {
 		l, err := canonical.ParseLevel(st.Level)
@@ -200,21 +210,18 @@ func (s *Stage) Status(tenant string, level sgv1.ScopeLevel, target string) []*s
 			continue
 		}
 		a, _ := canonical.ParseAction(st.Action)
-		c := &sgv1.ControlCommand{
-			Scope:    &sgv1.Scope{Tenant: tenant, Level: l, Target: st.Target},
-			Action:   a,
-			Rule:     st.Rule,
-			CapRatio: st.CapRatio,
-			DailyCap: st.DailyCap,
-			Actor:    st.Actor,
-			Reason:   st.Reason,
+		c := snap[key{st.Level, st.Target, st.Action}]
+		if c == nil {
+			c = &sgv1.ControlCommand{Rule: st.Rule, Actor: st.Actor, Reason: st.Reason}
+			if st.Summary != "" {
+				c.Explanation = &sgv1.Explanation{Summary: st.Summary}
+			}
+			if !st.At.IsZero() {
+				c.At = timestamppb.New(st.At)
+			}
 		}
-		if st.Summary != "" {
-			c.Explanation = &sgv1.Explanation{Summary: st.Summary}
-		}
-		if !st.At.IsZero() {
-			c.At = timestamppb.New(st.At)
-		}
+		c.Scope = &sgv1.Scope{Tenant: tenant, Level: l, Target: st.Target}
+		c.Action, c.CapRatio, c.DailyCap, c.Until = a, st.CapRatio, st.DailyCap, nil
 		ss := &sgv1.ScopeState{Command: c}
 		if !st.Until.IsZero() {
 			c.Until = timestamppb.New(st.Until)

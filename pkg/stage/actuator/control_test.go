@@ -140,7 +140,8 @@ func TestManualPauseResume(t *testing.T) {
 	}
 	sc := st.GetScopes()[0]
 	if sc.GetCommand().GetAction() != sgv1.Action_ACTION_PAUSE || sc.GetCommand().GetActor() != "ann" ||
-		sc.GetCommand().GetReason() != "complaints from a seed list" || sc.GetTimeToUnpause().AsDuration() != 90*time.Minute {
+		sc.GetCommand().GetReason() != "complaints from a seed list" || sc.GetTimeToUnpause().AsDuration() != 90*time.Minute ||
+		sc.GetCommand().GetCommandId() != "manual:req-1:pause" || sc.GetCommand().GetExplanation().GetSource() != "manual" {
 		t.Errorf("status scope = %v, want pause by ann with 1h30m left", sc)
 	}
 
@@ -388,5 +389,14 @@ func TestDecisionAlertsArePublished(t *testing.T) {
 	}
 	if len(ids) != 2 || ids[0] != "d-1:pause" || ids[1] != "d-1:alert" {
 		t.Errorf("control topic = %v, want [d-1:pause d-1:alert]", ids)
+	}
+	// Status explains an automatic pause with the rule's explanation.
+	st := s.Stage.Status("default", dom, "acme.io")
+	if len(st) != 1 || st[0].GetCommand().GetRule() != "domain-complaint" || st[0].GetCommand().GetCommandId() != "d-1:pause" ||
+		st[0].GetCommand().GetExplanation().GetMetric() != "complaint_rate_24h" || st[0].GetTimeToUnpause() != nil {
+		t.Errorf("status = %v, want the open-ended pause with its explanation", st)
+	}
+	if st := s.Stage.Status("default", sgv1.ScopeLevel_SCOPE_LEVEL_SENDER, ""); len(st) != 0 {
+		t.Errorf("status at sender level = %v, want none", st)
 	}
 }
