@@ -57,6 +57,8 @@ type Config struct {
 	WebhookConfig string
 	// TenantRate and TenantBurst limit accepted events per tenant.
 	TenantRate, TenantBurst int
+	// Notifier posts alerts to webhooks (Slack-compatible).
+	Notifier app.NotifierOptions
 }
 
 // BindFlags binds the devstack flags.
@@ -78,6 +80,7 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.String(&c.WebhookConfig, "webhook-config", "SENDGUARD_WEBHOOK_CONFIG", "", "per-tenant webhook signature configuration (YAML)")
 	f.Int(&c.TenantRate, "tenant-rate", "SENDGUARD_TENANT_RATE", ingest.DefaultTenantRate, "accepted events/s per tenant before 429 (negative: off)")
 	f.Int(&c.TenantBurst, "tenant-burst", "SENDGUARD_TENANT_BURST", 0, "per-tenant burst (0: 2×rate)")
+	app.BindNotifier(f, &c.Notifier)
 	f.String(&c.PostfixAddr, "postfix-addr", "SENDGUARD_POSTFIX_ADDR", "", "Postfix policy server address for the default tenant, e.g. 127.0.0.1:10040; empty is off")
 }
 
@@ -96,6 +99,9 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.Rules); err != nil {
 			errs = append(errs, fmt.Errorf("--rules: %w", err))
 		}
+	}
+	if err := c.Notifier.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.WebhookConfig != "" {
 		if _, err := webhooksig.Load(c.WebhookConfig); err != nil {
@@ -185,7 +191,7 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 	}
 	fmt.Fprintf(out, `Sendguard devstack is up
   HTTP     http://%s   POST /v1/events, /v1/webhooks/{ses,sendgrid,mailgun,postmark,sparkpost}, /v1/feedback/arf, /v1/bounces/dsn, /v1/postmaster; GET /healthz /readyz /metrics
-  gRPC     %s   sendguard.v1.IngestService, sendguard.v1.PermissionService, envoy.service.ratelimit.v3.RateLimitService (+ health, reflection)
+  gRPC     %s   sendguard.v1.IngestService, PermissionService, ControlService, envoy.service.ratelimit.v3.RateLimitService (+ health, reflection)
   Kafka    %s   embedded broker, data in %s
   Analytics %s
   Tenant   %s
@@ -219,6 +225,13 @@ func setup(ctx context.Context, env *app.Env, c Config) error {
 	}
 	act, err := app.AddActuator(ctx, env, enforce.DefaultConfig())
 	if err != nil {
+		return err
+	}
+	notif := c.Notifier
+	if notif.StatePath == "" {
+		notif.StatePath = filepath.Join(c.DataDir, "alerts-delivered")
+	}
+	if _, err := app.AddNotifier(env, notif); err != nil {
 		return err
 	}
 	return app.AddAdapters(env, app.AdapterConfig{
