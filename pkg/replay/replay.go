@@ -25,6 +25,11 @@ import (
 // DefaultTenant is the tenant of events that name none.
 const DefaultTenant = "default"
 
+// DefaultFlush is how much event time a replay lets pass between two
+// evaluations of a changed scope: a backtest of months stays fast and no
+// decision comes more than five minutes of event time late.
+const DefaultFlush = 5 * time.Minute
+
 // Config configures a replay.
 type Config struct {
 	// Rules is the rule set; nil means rules.Default().
@@ -41,8 +46,10 @@ type Config struct {
 	// Flush evaluates the scopes changed since the previous flush whenever
 	// event time crosses a multiple of Flush, one snapshot per scope
 	// however many events changed it, as the windowed-metrics service
-	// publishes one snapshot per changed scope per flush. Zero means one
-	// minute; negative evaluates after every event.
+	// publishes one snapshot per changed scope per flush. A decision is
+	// thus made at most Flush of event time after the event that crossed
+	// its threshold (and stamped with the scope's newest event time). Zero
+	// means DefaultFlush; negative evaluates after every event.
 	Flush time.Duration
 	// ArrivalOrder processes the events in the order given, as live
 	// processing sees them in arrival order: an event more than
@@ -57,10 +64,12 @@ type Config struct {
 
 // Stats summarises a replay.
 type Stats struct {
-	Events    int // events read
-	Skipped   int // events refused by the windows (late, invalid)
-	Decisions int
-	Commands  int
+	Events          int // events read
+	Skipped         int // events refused by the windows (late, invalid)
+	Snapshots       int // snapshots evaluated
+	RuleEvaluations int // rules evaluated: per snapshot, the rules of its level
+	Decisions       int
+	Commands        int
 }
 
 // ReadEvents reads canonical events, one JSON object per line, through the
@@ -101,132 +110,186 @@ func ReadEvents(r io.Reader) ([]*sgv1.Event, error) {
 // Run replays events and calls emit for every control command, in event
 // time order: as the actuator publishes them, every command that changed the
 // enforcement state and every alert once (re-announcements of an unchanged
-// state are not repeated).
+// state are not repeated). Unless cfg.ArrivalOrder, the events are sorted
+// by event time first.
 func Run(events []*sgv1.Event, cfg Config, emit func(*sgv1.ControlCommand) error) (Stats, error) {
-	var st Stats
-	sorted := events
 	if !cfg.ArrivalOrder {
-		sorted = append([]*sgv1.Event(nil), events...)
-		sort.SliceStable(sorted, func(i, j int) bool {
-			return sorted[i].GetOccurredAt().AsTime().Before(sorted[j].GetOccurredAt().AsTime())
+		events = append([]*sgv1.Event(nil), events...)
+		sort.SliceStable(events, func(i, j int) bool {
+			return events[i].GetOccurredAt().AsTime().Before(events[j].GetOccurredAt().AsTime())
 		})
 	}
-	var now time.Time
-	clock := func() time.Time { return now }
+	r := NewRunner(cfg, emit)
+	for _, ev := range events {
+		if err := r.Feed(ev); err != nil {
+			return r.Stats(), err
+		}
+	}
+	return r.Close()
+}
+
+// Runner is the replay of one stream fed event by event in arrival order
+// (Run sorts by event time first). It is not safe for concurrent use.
+type Runner struct {
+	cfg    Config
+	emit   func(*sgv1.ControlCommand) error
+	now    time.Time
+	agg    *window.Aggregator
+	state  *enforce.State
+	rs     *rules.RuleSet
+	engine *rules.Engine
+	perLvl map[sgv1.ScopeLevel]int
+	tick   time.Duration
+	flush  time.Duration
+
+	nextTick, nextFlush time.Time
+	lastTick            time.Time // the newest tick evaluated
+	st                  Stats
+}
+
+// NewRunner returns a runner that calls emit for every command.
+func NewRunner(cfg Config, emit func(*sgv1.ControlCommand) error) *Runner {
+	r := &Runner{cfg: cfg, emit: emit, tick: cfg.Tick, flush: cfg.Flush, rs: cfg.Rules, perLvl: map[sgv1.ScopeLevel]int{}}
+	clock := func() time.Time { return r.now }
 	wcfg := cfg.Window
 	wcfg.Now, wcfg.MaxFuture = clock, -1
-	agg := window.New(wcfg)
+	r.agg = window.New(wcfg)
 	ecfg := cfg.Enforce
 	ecfg.Clock = clock
-	state := enforce.New(ecfg)
-	rs := cfg.Rules
-	if rs == nil {
-		rs = rules.Default()
+	r.state = enforce.New(ecfg)
+	if r.rs == nil {
+		r.rs = rules.Default()
 	}
-	engine := rules.NewEngine(rs)
-	tick := cfg.Tick
-	if tick == 0 {
-		tick = time.Hour
+	for _, rule := range r.rs.Rules {
+		r.perLvl[rule.Level]++
 	}
-	flush := cfg.Flush
-	if flush == 0 {
-		flush = time.Minute
+	r.engine = rules.NewEngine(r.rs)
+	if r.tick == 0 {
+		r.tick = time.Hour
 	}
-	var nextTick, nextFlush time.Time
+	if r.flush == 0 {
+		r.flush = DefaultFlush
+	}
+	return r
+}
 
-	// apply publishes what the actuator would: a command that changed the
-	// enforcement state, or an alert not announced before.
-	apply := func(cmds []*sgv1.ControlCommand) error {
-		for _, c := range cmds {
-			if c.GetAction() == sgv1.Action_ACTION_ALERT {
-				if !state.Announce(c) {
-					continue
-				}
-			} else if !state.Apply(c) {
+// Stats returns the counts so far.
+func (r *Runner) Stats() Stats { return r.st }
+
+// apply publishes what the actuator would: a command that changed the
+// enforcement state, or an alert not announced before.
+func (r *Runner) apply(cmds []*sgv1.ControlCommand) error {
+	for _, c := range cmds {
+		if c.GetAction() == sgv1.Action_ACTION_ALERT {
+			if !r.state.Announce(c) {
 				continue
 			}
-			st.Commands++
-			if err := emit(c); err != nil {
-				return err
-			}
+		} else if !r.state.Apply(c) {
+			continue
 		}
+		r.st.Commands++
+		if err := r.emit(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evaluate runs the rules on one scope's snapshot and applies the commands
+// of its decisions. Scopes of a level no rule watches yield no decision:
+// their snapshots are not built (the windows still count them).
+func (r *Runner) evaluate(k window.ScopeKey, at time.Time) error {
+	if !r.rs.Watches(k.Level) {
 		return nil
 	}
-	evaluate := func(snap *sgv1.WindowSnapshot) error {
-		for _, d := range engine.Evaluate(snap) {
-			st.Decisions++
-			if cfg.OnDecision != nil {
-				cfg.OnDecision(d)
-			}
-			if err := apply(enforce.Commands(d)); err != nil {
-				return err
-			}
+	var snap *sgv1.WindowSnapshot
+	if at.IsZero() {
+		// A scope whose newest event is older than the last tick (a late
+		// event within the lateness) is evaluated as of that tick: the
+		// engine ignores snapshots older than one it has seen, and the
+		// late event must count now, not when a newer one comes.
+		snap = r.agg.Snapshot(k)
+		if snap.GetAsOf().AsTime().Before(r.lastTick) {
+			snap = r.agg.SnapshotAt(k, r.lastTick)
 		}
-		return nil
+	} else {
+		snap = r.agg.SnapshotAt(k, at)
 	}
-	// Scopes of a level no rule watches yield no decision: their snapshots
-	// are not built (the windows still count them).
-	flushDirty := func() error {
-		for _, k := range agg.Dirty() {
-			if !rs.Watches(k.Level) {
-				continue
-			}
-			if err := evaluate(agg.Snapshot(k)); err != nil {
-				return err
-			}
+	r.st.Snapshots++
+	r.st.RuleEvaluations += r.perLvl[k.Level]
+	for _, d := range r.engine.Evaluate(snap) {
+		r.st.Decisions++
+		if r.cfg.OnDecision != nil {
+			r.cfg.OnDecision(d)
 		}
-		return apply(state.DrainPending())
+		if err := r.apply(enforce.Commands(d)); err != nil {
+			return err
+		}
 	}
-	for _, ev := range sorted {
-		st.Events++
-		at := ev.GetOccurredAt().AsTime()
-		if at.After(now) {
-			now = at
+	return nil
+}
+
+// flushDirty evaluates every scope changed since the previous flush, once.
+func (r *Runner) flushDirty() error {
+	for _, k := range r.agg.Dirty() {
+		if err := r.evaluate(k, time.Time{}); err != nil {
+			return err
 		}
-		// Flush what earlier events changed before time moves on: their
-		// snapshots are older than the tick's.
-		if flush > 0 && !nextFlush.IsZero() && !now.Before(nextFlush) {
-			if err := flushDirty(); err != nil {
-				return st, err
-			}
-			nextFlush = now.Truncate(flush).Add(flush)
+	}
+	return r.apply(r.state.DrainPending())
+}
+
+// Feed processes one event: flushes and ticks that its time passes, the
+// event-driven suppressions, then the windows (a late, future or invalid
+// event is skipped and counted).
+func (r *Runner) Feed(ev *sgv1.Event) error {
+	r.st.Events++
+	if at := ev.GetOccurredAt().AsTime(); at.After(r.now) {
+		r.now = at
+	}
+	// Flush what earlier events changed before time moves on: their
+	// snapshots are older than the tick's.
+	if r.flush > 0 && !r.nextFlush.IsZero() && !r.now.Before(r.nextFlush) {
+		if err := r.flushDirty(); err != nil {
+			return err
 		}
-		if tick > 0 {
-			if nextTick.IsZero() {
-				nextTick = now.Truncate(tick).Add(tick)
-			}
-			for !now.Before(nextTick) {
-				for _, k := range agg.All() {
-					if !rs.Watches(k.Level) {
-						continue
-					}
-					if err := evaluate(agg.SnapshotAt(k, nextTick)); err != nil {
-						return st, err
-					}
+		r.nextFlush = r.now.Truncate(r.flush).Add(r.flush)
+	}
+	if r.tick > 0 {
+		if r.nextTick.IsZero() {
+			r.nextTick = r.now.Truncate(r.tick).Add(r.tick)
+		}
+		for !r.now.Before(r.nextTick) {
+			for _, k := range r.agg.All() {
+				if err := r.evaluate(k, r.nextTick); err != nil {
+					return err
 				}
-				nextTick = nextTick.Add(tick)
 			}
-		}
-		if err := apply(state.FromEvent(ev)); err != nil {
-			return st, err
-		}
-		if _, err := agg.Apply(ev); err != nil {
-			if errors.Is(err, window.ErrLateEvent) || errors.Is(err, window.ErrInvalidEvent) || errors.Is(err, window.ErrFutureEvent) {
-				st.Skipped++
-				continue
-			}
-			return st, err
-		}
-		if flush <= 0 {
-			if err := flushDirty(); err != nil {
-				return st, err
-			}
-		} else if nextFlush.IsZero() {
-			nextFlush = now.Truncate(flush).Add(flush)
+			r.lastTick = r.nextTick
+			r.nextTick = r.nextTick.Add(r.tick)
 		}
 	}
-	if err := flushDirty(); err != nil {
-		return st, err
+	if err := r.apply(r.state.FromEvent(ev)); err != nil {
+		return err
 	}
-	return st, nil
+	if _, err := r.agg.Apply(ev); err != nil {
+		if errors.Is(err, window.ErrLateEvent) || errors.Is(err, window.ErrInvalidEvent) || errors.Is(err, window.ErrFutureEvent) {
+			r.st.Skipped++
+			return nil
+		}
+		return fmt.Errorf("replay: %w", err)
+	}
+	if r.flush <= 0 {
+		return r.flushDirty()
+	}
+	if r.nextFlush.IsZero() {
+		r.nextFlush = r.now.Truncate(r.flush).Add(r.flush)
+	}
+	return nil
+}
+
+// Close flushes what the last events changed and returns the stats.
+func (r *Runner) Close() (Stats, error) {
+	err := r.flushDirty()
+	return r.st, err
 }
