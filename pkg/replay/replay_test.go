@@ -443,3 +443,26 @@ func TestCommandsAreJSONReady(t *testing.T) {
 		}
 	}
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// latencyStream is one established sender delivering 400 messages on day
+// 0 with one complaint, then a second complaint as the last line: the
+// event that crosses sender-complaint-critical.
+func latencyStream() []byte {
+	var b bytes.Buffer
+	line := func(id, typ string, at time.Time, rcpt int, extra string) {
+		fmt.Fprintf(&b, `{"event_id":%q,"type":%q,"occurred_at":%q,"sender":"ann@acme.io","recipient":"r%d@gmail.com","campaign":"c1"%s}`+"\n",
+			id, typ, at.Format(time.RFC3339), rcpt, extra)
+	}
+	line("first", "sent", day0.AddDate(0, 0, -20), 0, "")
+	for i := 1; i <= 400; i++ {
+		at := day0.Add(8*time.Hour + time.Duration(i)*time.Minute)
+		line(fmt.Sprint("s", i), "sent", at, i, "")
+		line(fmt.Sprint("d", i), "delivered", at.Add(30*time.Second), i, "")
+	}
+	end := day0.Add(8*time.Hour + 401*time.Minute)
+	line("c1", "complained", end, 100, `,"complaint":{"feedback_type":"abuse"}`)
+	line("c2", "complained", end.Add(time.Minute), 200, `,"complaint":{"feedback_type":"abuse"}`)
+	return b.Bytes()
+}

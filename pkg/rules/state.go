@@ -3,9 +3,10 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"sort"
 	"time"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // stateFormat versions the exported engine state.
