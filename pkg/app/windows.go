@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sendguard/sendguard/pkg/clickhouse"
+	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/stage/windows"
 	"github.com/sendguard/sendguard/pkg/topics"
 	"github.com/sendguard/sendguard/pkg/window"
@@ -24,7 +25,15 @@ type WindowsOptions struct {
 	// Tick re-publishes every snapshot this often (event-time windows
 	// slide, cooldowns end) — default 30s.
 	Tick time.Duration
+	// SnapshotEvery bounds how often a changed scope's snapshot is
+	// published (windows.DefaultSnapshotEvery when zero).
+	SnapshotEvery time.Duration
 }
+
+// scopedCommitEvery is the aggregating step's commit batch: an event fans
+// out to ~8 scoped records, so this is ~1000 events per flush, as for the
+// other stages.
+const scopedCommitEvery = 8000
 
 // AddWindows adds the two steps of windowed-metrics: admission
 // (sg.events.v1 → sg.scoped-events.v1, ClickHouse events) and aggregation
@@ -56,13 +65,37 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	if err := e.runner(GroupWindows, topics.Events, "windowed-metrics", admit); err != nil {
 		return nil, err
 	}
-	s, err := windows.New(opts.Window, e.Producer, read, e.Logger.Named("windows"), e.Registry)
+	s, err := windows.New(opts.Window, e.Producer, read, e.Logger.Named("windows"), e.Registry, opts.SnapshotEvery)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.runner(GroupWindowsAggregate, topics.ScopedEvents, "windowed-metrics-aggregate", s); err != nil {
-		return nil, err
+	const stage = "windowed-metrics-aggregate"
+	r, err := kafka.NewRunner(kafka.RunnerConfig{
+		Brokers: e.Common.Kafka, GroupID: GroupWindowsAggregate, Topic: topics.ScopedEvents, Stage: stage,
+		DLQTopic: topics.DLQ, CommitEvery: scopedCommitEvery,
+	}, s, e.Producer, e.Logger.Named(stage), e.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("%s runner: %w", stage, err)
 	}
+	e.Group.AddContext(stage+" consumer", r.Run)
+	snapEvery := opts.SnapshotEvery
+	if snapEvery <= 0 {
+		snapEvery = windows.DefaultSnapshotEvery
+	}
+	e.Group.AddContext("window snapshots", func(ctx context.Context) error {
+		t := time.NewTicker(snapEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				if err := s.PublishSnapshots(ctx); err != nil && ctx.Err() == nil {
+					e.Logger.Warn("window snapshots", zap.Error(err))
+				}
+			}
+		}
+	})
 	tick := opts.Tick
 	if tick <= 0 {
 		tick = 30 * time.Second

@@ -72,8 +72,12 @@ type Stage struct {
 
 	next  map[int32]int64
 	owner map[window.ScopeKey]int32
-	// unpublished are scopes whose snapshot a failed flush did not publish.
+	// unpublished are scopes whose checkpoint a failed flush did not write.
 	unpublished []window.ScopeKey
+	// snapDirty are scopes changed since their last published snapshot.
+	snapDirty map[window.ScopeKey]struct{}
+	lastSnap  time.Time
+	snapEvery time.Duration
 
 	snapshots prometheus.Counter
 	scopes    prometheus.Gauge
@@ -84,15 +88,26 @@ var (
 	_ kafka.Flusher = (*Stage)(nil)
 )
 
+// DefaultSnapshotEvery is how often, at most, a changed scope's snapshot
+// is published.
+const DefaultSnapshotEvery = 250 * time.Millisecond
+
 // New returns the aggregating step over an aggregator built with cfg (its
 // Deduper, Lateness and MaxFuture are not used: admission decided).
-func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
+// Snapshots of changed scopes are published at most every snapshotEvery
+// (0: DefaultSnapshotEvery; negative: at every flush), coalesced per scope;
+// checkpoints are written at every flush.
+func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger, reg prometheus.Registerer, snapshotEvery time.Duration) (*Stage, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if snapshotEvery == 0 {
+		snapshotEvery = DefaultSnapshotEvery
 	}
 	s := &Stage{
 		agg: window.New(cfg), pub: pub, read: read, logger: logger, now: cfg.Now,
 		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32),
+		snapDirty: make(map[window.ScopeKey]struct{}), snapEvery: snapshotEvery,
 		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendguard_windows_snapshots_total", Help: "Window snapshots published.",
 		}),
@@ -200,29 +215,105 @@ func scopedHeaders(msg kafka.Message) (window.ScopeKey, int32, int64, error) {
 	return k, int32(sp), so, nil
 }
 
-// Flush publishes, before the runner commits, the snapshots of the scopes
-// that changed (one per scope, however many events changed it) and their
-// checkpoints.
+// Flush writes, before the runner commits, the checkpoints of the scopes
+// that changed, and the snapshots of the scopes changed since the last
+// published ones when SnapshotEvery has passed (one per scope, however many
+// events changed it).
 func (s *Stage) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dirty := mergeKeys(s.unpublished, s.agg.Dirty())
 	s.unpublished = nil
-	if len(dirty) == 0 {
-		return nil
+	for _, k := range dirty {
+		s.snapDirty[k] = struct{}{}
 	}
-	recs, err := s.records(dirty, time.Time{})
+	recs, err := s.checkpoints(dirty)
 	if err != nil {
 		s.unpublished = dirty
 		return err
 	}
+	var snapped []window.ScopeKey
+	if s.snapEvery < 0 || s.now().Sub(s.lastSnap) >= s.snapEvery {
+		snapped = s.snapKeys()
+		snaps, err := s.records(snapped, time.Time{})
+		if err != nil {
+			s.unpublished = dirty
+			return err
+		}
+		recs = append(recs, snaps...)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
 	if err := s.pub.Produce(ctx, recs...); err != nil {
-		s.unpublished = dirty // publish them again next time
+		s.unpublished = dirty // write them again next time
 		return fmt.Errorf("publish snapshots: %w", err)
 	}
-	s.snapshots.Add(float64(len(dirty)))
+	s.published(snapped)
 	s.scopes.Set(float64(s.agg.Len()))
 	return nil
+}
+
+// PublishSnapshots publishes the snapshots of the scopes changed since
+// their last published snapshot, when SnapshotEvery has passed; the
+// service calls it every SnapshotEvery so a change is announced within
+// that delay even when no flush follows.
+func (s *Stage) PublishSnapshots(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.snapDirty) == 0 || s.now().Sub(s.lastSnap) < s.snapEvery {
+		return nil
+	}
+	keys := s.snapKeys()
+	recs, err := s.records(keys, time.Time{})
+	if err != nil {
+		return err
+	}
+	if err := s.pub.Produce(ctx, recs...); err != nil {
+		return fmt.Errorf("publish snapshots: %w", err)
+	}
+	s.published(keys)
+	return nil
+}
+
+func (s *Stage) snapKeys() []window.ScopeKey {
+	keys := make([]window.ScopeKey, 0, len(s.snapDirty))
+	for k := range s.snapDirty {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func (s *Stage) published(keys []window.ScopeKey) {
+	for _, k := range keys {
+		delete(s.snapDirty, k)
+	}
+	if keys != nil {
+		s.lastSnap = s.now()
+		s.snapshots.Add(float64(len(keys)))
+	}
+}
+
+// checkpoints builds the checkpoint records of keys, each stamped with the
+// scoped-events partition that owns it.
+func (s *Stage) checkpoints(keys []window.ScopeKey) ([]kafka.Record, error) {
+	recs := make([]kafka.Record, 0, len(keys))
+	for _, k := range keys {
+		q, ok := s.owner[k]
+		if !ok {
+			continue
+		}
+		cp, err := s.agg.MarshalScope(k)
+		if errors.Is(err, window.ErrUnknownScope) {
+			continue // expired meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", k, err)
+		}
+		recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target), Value: cp,
+			Headers: map[string][]byte{HeaderPartition: []byte(strconv.FormatInt(int64(q), 10))}})
+	}
+	return recs, nil
 }
 
 // Tick re-publishes every scope's snapshot at the current time, so rules
@@ -254,15 +345,14 @@ func (s *Stage) tickRecords() ([]kafka.Record, error) {
 	return append(recs, snaps...), nil
 }
 
-// records builds the snapshot records of keys. A zero at means "as of each
-// scope's newest event" and adds checkpoints (a flush); otherwise snapshots
-// are evaluated at at (a tick: windows slide forward without new events).
+// records builds the snapshot records of keys: as of each scope's newest
+// event when at is zero (a change), at at otherwise (a tick: windows slide
+// forward without new events).
 func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, error) {
-	checkpoint := at.IsZero()
-	recs := make([]kafka.Record, 0, 2*len(keys))
+	recs := make([]kafka.Record, 0, len(keys))
 	for _, k := range keys {
 		var snap *sgv1.WindowSnapshot
-		if checkpoint {
+		if at.IsZero() {
 			snap = s.agg.Snapshot(k)
 		} else {
 			snap = s.agg.SnapshotAt(k, at)
@@ -274,21 +364,8 @@ func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, e
 		if err != nil {
 			return nil, fmt.Errorf("marshal snapshot: %w", err)
 		}
-		key := topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target)
-		recs = append(recs, kafka.Record{Topic: topics.Metrics, Key: key, Value: b,
+		recs = append(recs, kafka.Record{Topic: topics.Metrics, Key: topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target), Value: b,
 			Headers: map[string][]byte{kafka.HeaderTenant: []byte(k.Tenant)}})
-		if checkpoint {
-			cp, err := s.agg.MarshalScope(k)
-			if err != nil {
-				return nil, fmt.Errorf("checkpoint %s: %w", k, err)
-			}
-			q, ok := s.owner[k]
-			if !ok {
-				continue
-			}
-			recs = append(recs, kafka.Record{Topic: topics.WindowState, Key: key, Value: cp,
-				Headers: map[string][]byte{HeaderPartition: []byte(strconv.FormatInt(int64(q), 10))}})
-		}
 	}
 	return recs, nil
 }

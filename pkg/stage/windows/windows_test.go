@@ -85,7 +85,7 @@ func startInstance(t *testing.T, brokers []string, p *kafka.Producer, groupA, gr
 	read := BrokerStateReader(brokers)
 	lg := zap.NewNop()
 	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, lg)
-	agg, err := New(window.Config{}, p, read, lg, nil)
+	agg, err := New(window.Config{}, p, read, lg, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
