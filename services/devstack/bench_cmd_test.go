@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sgctlJSON runs the sgctl binary and decodes its last stdout line.
+func sgctlJSON(t *testing.T, bin string, args ...string) map[string]any {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sgctl %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &v); err != nil {
+		t.Fatalf("sgctl %s: last line is not JSON: %v\n%s", args[0], err, out.String())
+	}
+	return v
+}
+
+func requireKeys(t *testing.T, what string, v map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, ok := v[k].(float64); !ok {
+			t.Errorf("%s: %q missing or not a number in %v", what, k, v)
+		}
+	}
+}
+
+// TestBenchCommandsPrintTheirSummary runs sgctl load, bench check and bench
+// pipeline briefly against the devstack in this process. It checks the
+// summary lines and the correctness figures (nothing lost, nothing counted
+// twice, the spike detected), never the throughput.
+func TestBenchCommandsPrintTheirSummary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds sgctl and loads the stack for several seconds")
+	}
+	bin := filepath.Join(t.TempDir(), "sgctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sendguard/sendguard/services/sgctl").CombinedOutput(); err != nil {
+		t.Fatalf("build sgctl: %v\n%s", err, out)
+	}
+	s := startBenchStack(t)
+
+	load := sgctlJSON(t, bin, "load", "--http", s.http, "--api-key", benchKey, "--events", "3000", "--batch", "500", "--seed", "5")
+	requireKeys(t, "load", load, "events", "accepted", "events_per_sec", "batch_p99_ms")
+	if load["accepted"] != 3000.0 || load["rejected"] != 0.0 {
+		t.Errorf("load: %v; want 3000 accepted, none rejected", load)
+	}
+	grpcLoad := sgctlJSON(t, bin, "load", "--grpc", s.grpc, "--api-key", benchKey, "--events", "1000")
+	if grpcLoad["accepted"] != 1000.0 {
+		t.Errorf("load over gRPC: %v; want 1000 accepted", grpcLoad)
+	}
+
+	check := sgctlJSON(t, bin, "bench", "check", "--grpc", s.grpc, "--api-key", benchKey, "--duration", "1s", "--concurrency", "4")
+	requireKeys(t, "bench check", check, "checks_per_sec", "p50_ms", "p99_ms")
+	if check["checks"] == 0.0 || check["errors"] != 0.0 {
+		t.Errorf("bench check: %v; want checks and no errors", check)
+	}
+
+	pipe := sgctlJSON(t, bin, "bench", "pipeline", "--http", s.http, "--grpc", s.grpc, "--kafka", s.kafka, "--api-key", benchKey,
+		"--duration", "3s", "--rate", "1500", "--spikes", "1", "--drain", "60s", "--quiet")
+	requireKeys(t, "bench pipeline", pipe, "events_per_sec", "detect_latency_p50_ms", "detect_latency_p99_ms", "lost", "duplicated", "consumer_lag_max")
+	if pipe["lost"] != 0.0 || pipe["duplicated"] != 0.0 || pipe["spikes_detected"] != 1.0 || pipe["drained"] != true {
+		t.Errorf("bench pipeline: %v; want nothing lost or duplicated and the spike detected", pipe)
+	}
+	if pipe["window_counted"] != pipe["window_expected"] || pipe["acked"].(float64) < 4500 {
+		t.Errorf("bench pipeline: windows counted %v of %v acknowledged", pipe["window_counted"], pipe["window_expected"])
+	}
+}
