@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +20,30 @@ var (
 	benchDuration = flag.Duration("bench.duration", 10*time.Second, "load duration of BenchmarkPipeline and BenchmarkCheck")
 	benchRate     = flag.Float64("bench.rate", 0, "target events/s of BenchmarkPipeline (0: as fast as possible)")
 	benchConc     = flag.Int("bench.concurrency", 8, "requests in flight (pipeline) or callers (check)")
+	benchHeap     = flag.String("bench.heapprofile", "", "write a heap profile of the running stack after the load (memory per active scope)")
 )
+
+// gauge reads one unlabelled metric from the stack's /metrics.
+func gauge(tb testing.TB, base, name string) float64 {
+	tb.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return f
+		}
+	}
+	return 0
+}
 
 // BenchmarkPipeline runs the devstack in this process and drives it like
 // `sgctl bench pipeline` (HTTP NDJSON load, complaint spikes, exactly-once
@@ -38,6 +68,20 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportMetric(float64(res.ConsumerLagMax), "lag-max")
 		b.ReportMetric(float64(res.Lost), "lost")
 		b.ReportMetric(float64(res.Duplicated), "duplicated")
+	}
+	b.ReportMetric(gauge(b, "http://"+s.http, "sendguard_windows_active_scopes"), "scopes")
+	if *benchHeap != "" {
+		// The stack is still running: its window and enforcement state is
+		// live. Memory per scope = inuse of pkg/window ÷ scopes.
+		runtime.GC()
+		f, err := os.Create(*benchHeap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
