@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/stage/ingest"
@@ -66,11 +67,39 @@ func AddIngest(e *Env, opts IngestOptions) (*ingest.Stage, error) {
 		}
 		return len(events), nil
 	}
-	s, err := ingest.New(opts.Config, e.Keys, e.Producer, validate, e.Logger.Named("ingest"), e.Registry)
+	pub, err := envelopeProducer(e, opts.Config.MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ingest.New(opts.Config, e.Keys, pub, validate, e.Logger.Named("ingest"), e.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	s.Routes(opts.Mux)
 	s.RegisterGRPC(e.GRPCServer())
 	return s, nil
+}
+
+// envelopeProducer returns the producer for raw envelopes: the env's own
+// when an envelope of maxBody bytes fits its 1 MB batches, otherwise a
+// dedicated one whose batches hold the largest envelope (the broker's
+// message.max.bytes must allow it: see deployments/README.md).
+func envelopeProducer(e *Env, maxBody int64) (ingest.Publisher, error) {
+	if maxBody <= 0 {
+		maxBody = ingest.DefaultMaxBodyBytes
+	}
+	need := maxBody + 64<<10 // protobuf envelope around the body
+	if need <= kafka.DefaultBatchBytes {
+		return e.Producer, nil
+	}
+	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: e.Common.Kafka, BatchBytes: need}, e.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("envelope producer: %w", err)
+	}
+	e.OnClose(func() {
+		if err := p.Close(); err != nil {
+			e.Logger.Warn("close envelope producer", zap.Error(err))
+		}
+	})
+	return p, nil
 }

@@ -16,6 +16,11 @@ type ProducerConfig struct {
 	Brokers []string
 	// BatchSize is the most records sent to one partition in one request.
 	BatchSize int
+	// BatchBytes bounds one produce request to a partition, and so the
+	// largest record. It must not exceed the broker's message.max.bytes
+	// (1,048,588 by default on Kafka and kfake), or the broker refuses the
+	// whole batch. Default DefaultBatchBytes.
+	BatchBytes int64
 	// BatchTimeout is how long a partial batch waits for more records.
 	BatchTimeout time.Duration
 	// MaxAttempts is how many times a batch is tried before the call fails.
@@ -24,9 +29,16 @@ type ProducerConfig struct {
 	WriteTimeout time.Duration
 }
 
+// DefaultBatchBytes keeps produce requests under Kafka's default
+// message.max.bytes.
+const DefaultBatchBytes = 1_000_000
+
 func (c *ProducerConfig) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.BatchTimeout <= 0 {
 		c.BatchTimeout = 2 * time.Millisecond
@@ -63,7 +75,7 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) (*Producer, erro
 			Balancer:     &kafkago.Hash{},
 			RequiredAcks: kafkago.RequireAll,
 			BatchSize:    cfg.BatchSize,
-			BatchBytes:   16 << 20,
+			BatchBytes:   cfg.BatchBytes,
 			BatchTimeout: cfg.BatchTimeout,
 			MaxAttempts:  cfg.MaxAttempts,
 			WriteTimeout: cfg.WriteTimeout,

@@ -6,6 +6,7 @@ package embedded
 import (
 	"fmt"
 	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -25,6 +26,9 @@ type Config struct {
 	Partitions int
 }
 
+// MaxMessageBytes is the embedded broker's message.max.bytes (16 MiB).
+const MaxMessageBytes = 16 << 20
+
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
@@ -43,6 +47,9 @@ func Start(cfg Config) (*Broker, error) {
 	listenAddr := net.JoinHostPort(host, port)
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
+		// Room for ingest envelopes up to the largest request body
+		// (producers of other topics stay under 1 MB batches).
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(MaxMessageBytes)}),
 		kfake.DefaultNumPartitions(max(cfg.Partitions, 1)),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, listenAddr) }),
 	}

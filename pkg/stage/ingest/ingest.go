@@ -51,6 +51,9 @@ type Publisher interface {
 // *canonical.FieldError or any error whose text explains the problem.
 type Validator func(env *sgv1.RawEnvelope) (events int, err error)
 
+// DefaultMaxBodyBytes is the default largest request body (5 MiB).
+const DefaultMaxBodyBytes = 5 << 20
+
 // Config configures the stage.
 type Config struct {
 	// MaxBodyBytes bounds a request body (413 above it).
@@ -88,7 +91,7 @@ const DefaultTenantRate = 100000
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = 5 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxEvents <= 0 {
 		c.MaxEvents = 10000
@@ -231,7 +234,7 @@ func newEnvelopeID(now time.Time) string {
 
 // BindFlags binds the stage's limits to flags and SENDGUARD_* variables.
 func BindFlags(f *service.Flags, c *Config) {
-	f.Int64(&c.MaxBodyBytes, "max-body-bytes", "SENDGUARD_MAX_BODY_BYTES", 5<<20, "largest request body accepted (413 above)")
+	f.Int64(&c.MaxBodyBytes, "max-body-bytes", "SENDGUARD_MAX_BODY_BYTES", DefaultMaxBodyBytes, "largest request body accepted (413 above)")
 	f.Int(&c.MaxEvents, "max-events", "SENDGUARD_MAX_EVENTS", 10000, "most events per NDJSON request or gRPC batch")
 	f.Int(&c.MaxInFlight, "max-in-flight", "SENDGUARD_MAX_IN_FLIGHT", 512, "concurrent publishes before 429")
 	f.Duration(&c.PublishTimeout, "publish-timeout", "SENDGUARD_PUBLISH_TIMEOUT", 10*time.Second, "how long a request waits for the broker before 503")
