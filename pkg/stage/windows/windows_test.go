@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -246,4 +247,93 @@ func TestMultiInstanceExactWithRebalanceAndReplay(t *testing.T) {
 	defer in.stop(t)
 	time.Sleep(3 * time.Second)
 	eventually(t, 30*time.Second, check)
+}
+
+// BenchmarkBrokerOneInstance measures events/s end to end through the
+// embedded broker for one instance of both steps (admission, fan-out over
+// sg.scoped-events.v1, aggregation, checkpoints and snapshots): b.N events
+// are produced first, then the clock runs until every scoped record is
+// folded in.
+func BenchmarkBrokerOneInstance(b *testing.B) {
+	_, addr := kafkatest.Start(b, "")
+	brokers := []string{addr}
+	ctx := context.Background()
+	if err := kafka.EnsureTopics(ctx, brokers, 1, topics.Specs(4)...); err != nil {
+		b.Fatal(err)
+	}
+	p, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	now := time.Now().UTC()
+	evs := make([]*sgv1.Event, b.N)
+	want := uint64(0)
+	for i := range evs {
+		evs[i] = &sgv1.Event{EventId: fmt.Sprint("b", i), Tenant: "acme", Type: sgv1.EventType(1 + i%8),
+			OccurredAt: timestamppb.New(now.Add(-time.Hour + time.Duration(i)*time.Millisecond)),
+			Sender:     fmt.Sprintf("s%d@d%d.com", i%200, i%5), SendingDomain: fmt.Sprintf("d%d.com", i%5),
+			Provider: sgv1.Provider(1 + i%5), Campaign: fmt.Sprintf("c%d", i%20), Account: fmt.Sprintf("acct%d.com", i%500)}
+		if evs[i].Type == sgv1.EventType_EVENT_TYPE_BOUNCED {
+			evs[i].Bounce = &sgv1.Bounce{SmtpCode: 550}
+		}
+		if window.CountsSomewhere(evs[i]) {
+			want += uint64(len(window.ScopeKeys(evs[i], nil)))
+		}
+	}
+	for i := 0; i < len(evs); i += 5000 {
+		recs := make([]kafka.Record, 0, 5000)
+		for _, e := range evs[i:min(i+5000, len(evs))] {
+			v, _ := proto.Marshal(e)
+			recs = append(recs, kafka.Record{Topic: topics.Events, Key: topics.Key(e.GetTenant(), e.GetEventId()), Value: v})
+		}
+		if err := p.Produce(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	start := time.Now()
+	read := BrokerStateReader(brokers)
+	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, benchLogger())
+	agg, err := New(window.Config{}, p, read, benchLogger(), nil, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	for _, c := range []struct {
+		topic string
+		every int
+		h     kafka.Handler
+	}{{topics.Events, 1000, admit}, {topics.ScopedEvents, 8000, agg}} {
+		r, err := kafka.NewRunner(kafka.RunnerConfig{Brokers: brokers, GroupID: "bench-" + c.topic, Topic: c.topic, Stage: "bench",
+			CommitEvery: c.every}, c.h, nil, benchLogger(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { done <- r.Run(rctx) }()
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for agg.Aggregator().Stats().Applied < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("folded %+v of %d scoped records in 2 minutes", agg.Aggregator().Stats(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+func benchLogger() *zap.Logger {
+	if os.Getenv("BENCH_LOG") != "" {
+		return zap.NewExample()
+	}
+	return zap.NewNop()
 }
