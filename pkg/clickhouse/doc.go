@@ -64,8 +64,13 @@
 //     nil. What remains open is the crash between a successful INSERT and
 //     the offset commit: the batch is delivered again, and it is counted
 //     again unless the writer's dedup state already knew those ids (i.e.
-//     the state outlives the crash). Nothing in this package closes that
-//     window.
+//     the state outlives the crash). EventChecker closes it for crashes
+//     and restarts: the windows admission step checkpoints the ids it
+//     admits before it inserts them, and after a restart looks up, with
+//     ExistingEventsSQL, the ids a crashed run may have inserted without
+//     committing, inserting only those missing. A consumer that lost its
+//     partitions but still flushes (a "zombie" racing a rebalance) can
+//     still insert a batch twice; EventCounts below detects it.
 //   - For numbers that must be exact regardless (audits, reconciliation,
 //     billing), use EventCounts, which computes the same counters from
 //     events FINAL on demand, and compare with RollupCounts: a

@@ -146,4 +146,22 @@
 // newest counted event. Merge adds another aggregator's partial state slot by
 // slot, so disjoint shares of a stream merged equal the whole stream
 // (tested with arbitrary splits).
+//
+// # Exact with many partitions and instances
+//
+// The service runs two steps. Admission (per source partition of events
+// keyed tenant|event_id, so every copy of an event meets the same
+// Admission state) decides lateness against the partition's per-tenant
+// watermark, future events against the record's log time (so a replay
+// decides the same) and duplicates by exact id; its state is checkpointed
+// incrementally as segments of newly admitted ids (TakeSegment) and
+// rebuilt with Restore, keeping only ids below the resume offset. Admitted
+// events are fanned out to one record per scope (ScopeKeys), keyed by the
+// scope, and each scope's single owner folds them with ApplyScoped, which
+// remembers per source partition the newest source offset folded in (24
+// bytes per source partition feeding the scope, checkpointed with the
+// scope): a replayed record at or below it changes nothing.
+// TestExactAcrossPartitionsInstancesAndReplays proves the combination
+// (crash and replay of every partition, hand-over between instances)
+// equal to one aggregator fed the stream in order.
 package window
