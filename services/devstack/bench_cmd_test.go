@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sgctlJSON runs the sgctl binary and decodes its last stdout line.
@@ -47,16 +48,19 @@ func TestBenchCommandsPrintTheirSummary(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sendguard/sendguard/services/sgctl").CombinedOutput(); err != nil {
 		t.Fatalf("build sgctl: %v\n%s", err, out)
 	}
-	s := startBenchStack(t)
+	// No tick during the test: under -race the rule-evaluator decodes and
+	// evaluates about a hundred snapshots a second, fewer than a tick
+	// re-publishes (BENCHMARKS.md, finding 2).
+	s := startBenchStack(t, 10*time.Minute)
 
-	load := sgctlJSON(t, bin, "load", "--http", s.http, "--api-key", benchKey, "--events", "3000", "--batch", "500", "--seed", "5")
+	load := sgctlJSON(t, bin, "load", "--http", s.http, "--api-key", benchKey, "--events", "600", "--batch", "200", "--seed", "5")
 	requireKeys(t, "load", load, "events", "accepted", "events_per_sec", "batch_p99_ms")
-	if load["accepted"] != 3000.0 || load["rejected"] != 0.0 {
-		t.Errorf("load: %v; want 3000 accepted, none rejected", load)
+	if load["accepted"] != 600.0 || load["rejected"] != 0.0 {
+		t.Errorf("load: %v; want 600 accepted, none rejected", load)
 	}
-	grpcLoad := sgctlJSON(t, bin, "load", "--grpc", s.grpc, "--api-key", benchKey, "--events", "1000")
-	if grpcLoad["accepted"] != 1000.0 {
-		t.Errorf("load over gRPC: %v; want 1000 accepted", grpcLoad)
+	grpcLoad := sgctlJSON(t, bin, "load", "--grpc", s.grpc, "--api-key", benchKey, "--events", "200", "--batch", "100")
+	if grpcLoad["accepted"] != 200.0 {
+		t.Errorf("load over gRPC: %v; want 200 accepted", grpcLoad)
 	}
 
 	check := sgctlJSON(t, bin, "bench", "check", "--grpc", s.grpc, "--api-key", benchKey, "--duration", "1s", "--concurrency", "4")
@@ -66,12 +70,12 @@ func TestBenchCommandsPrintTheirSummary(t *testing.T) {
 	}
 
 	pipe := sgctlJSON(t, bin, "bench", "pipeline", "--http", s.http, "--grpc", s.grpc, "--kafka", s.kafka, "--api-key", benchKey,
-		"--duration", "3s", "--rate", "1500", "--spikes", "1", "--drain", "60s", "--quiet")
+		"--duration", "2s", "--rate", "300", "--batch", "100", "--spikes", "1", "--drain", "60s", "--quiet")
 	requireKeys(t, "bench pipeline", pipe, "events_per_sec", "detect_latency_p50_ms", "detect_latency_p99_ms", "lost", "duplicated", "consumer_lag_max")
 	if pipe["lost"] != 0.0 || pipe["duplicated"] != 0.0 || pipe["spikes_detected"] != 1.0 || pipe["drained"] != true {
 		t.Errorf("bench pipeline: %v; want nothing lost or duplicated and the spike detected", pipe)
 	}
-	if pipe["window_counted"] != pipe["window_expected"] || pipe["acked"].(float64) < 4500 {
+	if pipe["window_counted"] != pipe["window_expected"] || pipe["acked"].(float64) < 1500 {
 		t.Errorf("bench pipeline: windows counted %v of %v acknowledged", pipe["window_counted"], pipe["window_expected"])
 	}
 }

@@ -50,7 +50,7 @@ func gauge(tb testing.TB, base, name string) float64 {
 // accounting, broker lag), so `go test -cpuprofile` profiles the whole
 // pipeline. Run it once: -run '^$' -bench Pipeline -benchtime 1x.
 func BenchmarkPipeline(b *testing.B) {
-	s := startBenchStack(b)
+	s := startBenchStack(b, 10*time.Second)
 	sink := drive.NewHTTPSink(s.http, drive.Keys{"default": benchKey}, *benchConc)
 	defer sink.Close()
 	for b.Loop() {
@@ -88,7 +88,7 @@ func BenchmarkPipeline(b *testing.B) {
 // BenchmarkCheck runs the devstack in this process and drives
 // PermissionService.Check like `sgctl bench check`.
 func BenchmarkCheck(b *testing.B) {
-	s := startBenchStack(b)
+	s := startBenchStack(b, 10*time.Second)
 	for b.Loop() {
 		res, err := drive.Checks(context.Background(), drive.ChecksConfig{
 			Addr: s.grpc, Key: benchKey, Duration: *benchDuration, Concurrency: *benchConc * 2,

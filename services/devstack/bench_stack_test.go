@@ -26,8 +26,10 @@ type benchStack struct {
 }
 
 // startBenchStack starts the devstack on free ports with analytics off, or
-// on the ClickHouse at SENDGUARD_BENCH_CLICKHOUSE when set.
-func startBenchStack(tb testing.TB) *benchStack {
+// on the ClickHouse at SENDGUARD_BENCH_CLICKHOUSE when set. tick is the
+// snapshot re-publication period (the devstack default is 10s; every tick
+// re-publishes every scope's snapshot).
+func startBenchStack(tb testing.TB, tick time.Duration) *benchStack {
 	tb.Helper()
 	s := &benchStack{http: kafkatest.FreeAddr(tb), grpc: kafkatest.FreeAddr(tb), kafka: kafkatest.FreeAddr(tb), done: make(chan error, 1)}
 	ch := os.Getenv("SENDGUARD_BENCH_CLICKHOUSE")
@@ -37,7 +39,7 @@ func startBenchStack(tb testing.TB) *benchStack {
 	cfg := devstack.Config{
 		DataDir: tb.TempDir(), HTTPAddr: s.http, GRPCAddr: s.grpc, KafkaAddr: s.kafka,
 		ClickHouse: ch, ClickHouseDB: fmt.Sprintf("sendguard_bench_%d", time.Now().UnixNano()),
-		APIKey: benchKey, Partitions: 4, LogFormat: "console", LogLevel: "error", Tick: 10 * time.Second,
+		APIKey: benchKey, Partitions: 4, LogFormat: "console", LogLevel: "error", Tick: tick,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
