@@ -135,7 +135,14 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 		}
 	}
 	r.lag = lag
-	r.reader = kafkago.NewReader(kafkago.ReaderConfig{
+	return r, nil
+}
+
+// newReader creates the group reader; it joins the group at once, so Run
+// creates it (a Runner that never runs holds no connection).
+func (r *Runner) newReader() *kafkago.Reader {
+	cfg := r.cfg
+	return kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:        cfg.Brokers,
 		GroupID:        cfg.GroupID,
 		Topic:          cfg.Topic,
@@ -147,13 +154,13 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 		ReadBackoffMin: 10 * time.Millisecond,
 		ReadBackoffMax: 500 * time.Millisecond,
 	})
-	return r, nil
 }
 
 // Run consumes until ctx is cancelled, then commits what was handled and
 // flushed, and closes the reader. It returns nil on cancellation and an
 // error only when it cannot go on (e.g. a permanent failure without DLQ).
 func (r *Runner) Run(ctx context.Context) error {
+	r.reader = r.newReader()
 	defer func() {
 		if err := r.reader.Close(); err != nil {
 			r.logger.Warn("close reader", zap.Error(err))

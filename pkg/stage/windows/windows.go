@@ -77,6 +77,11 @@ type Stage struct {
 	// snapDirty are scopes changed since their last published snapshot.
 	snapDirty map[window.ScopeKey]struct{}
 	lastSnap  time.Time
+	// lastTick is the time of the last tick's snapshots. A snapshot after a
+	// change is evaluated no earlier than it: the rule engine ignores a
+	// snapshot older than one it already evaluated, so a change published
+	// "as of its newest event" after a tick would never be seen.
+	lastTick time.Time
 	snapEvery time.Duration
 
 	snapshots prometheus.Counter
@@ -338,25 +343,26 @@ func (s *Stage) tickRecords() ([]kafka.Record, error) {
 			delete(s.owner, k)
 		}
 	}
-	snaps, err := s.records(s.agg.All(), s.now())
+	at := s.now()
+	snaps, err := s.records(s.agg.All(), at)
 	if err != nil {
 		return nil, err
 	}
+	s.lastTick = at
 	return append(recs, snaps...), nil
 }
 
-// records builds the snapshot records of keys: as of each scope's newest
-// event when at is zero (a change), at at otherwise (a tick: windows slide
-// forward without new events).
+// records builds the snapshot records of keys: when at is zero (a change),
+// as of each scope's newest event but no earlier than the last tick;
+// otherwise at at (a tick: windows slide forward without new events).
+// Callers hold s.mu.
 func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, error) {
+	if at.IsZero() {
+		at = s.lastTick
+	}
 	recs := make([]kafka.Record, 0, len(keys))
 	for _, k := range keys {
-		var snap *sgv1.WindowSnapshot
-		if at.IsZero() {
-			snap = s.agg.Snapshot(k)
-		} else {
-			snap = s.agg.SnapshotAt(k, at)
-		}
+		snap := s.agg.SnapshotAt(k, at)
 		if snap == nil {
 			continue
 		}
