@@ -81,7 +81,7 @@ type Stage struct {
 	// change is evaluated no earlier than it: the rule engine ignores a
 	// snapshot older than one it already evaluated, so a change published
 	// "as of its newest event" after a tick would never be seen.
-	lastTick time.Time
+	lastTick  time.Time
 	snapEvery time.Duration
 
 	snapshots prometheus.Counter
