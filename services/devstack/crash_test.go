@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/kafka"
@@ -76,6 +79,34 @@ func TestKill9KeepsEverythingAcknowledged(t *testing.T) {
 	dataDir := t.TempDir()
 	httpAddr, grpcAddr, kafkaAddr := kafkatest.FreeAddr(t), kafkatest.FreeAddr(t), kafkatest.FreeAddr(t)
 	p := startProcess(t, bin, dataDir, httpAddr, grpcAddr, kafkaAddr)
+
+	// An unsubscribe enforced before the kill must still be enforced after.
+	checkGone := func() sgv1.Verdict {
+		conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer crash-key"), 5*time.Second)
+		defer cancel()
+		r, err := sgv1.NewPermissionServiceClient(conn).Check(ctx, &sgv1.CheckRequest{Sender: "ann@acme.io", Recipient: "gone@example.com", DryRun: true})
+		if err != nil {
+			return sgv1.Verdict_VERDICT_UNSPECIFIED
+		}
+		return r.GetVerdict()
+	}
+	unsub := fmt.Sprintf(`{"event_id":"unsub-1","type":"unsubscribed","occurred_at":%q,"sender":"ann@acme.io","recipient":"gone@example.com"}`,
+		time.Now().UTC().Add(-time.Minute).Format(time.RFC3339))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/events", strings.NewReader(unsub))
+	req.Header.Set("Authorization", "Bearer crash-key")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post unsubscribe: %v %v", resp, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); checkGone() != sgv1.Verdict_VERDICT_DENY; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("unsubscribe not enforced before the kill")
+		}
+	}
 
 	var (
 		mu       sync.Mutex
@@ -141,6 +172,9 @@ func TestKill9KeepsEverythingAcknowledged(t *testing.T) {
 			t.Errorf("devstack did not stop within 30s of SIGTERM")
 		}
 	}()
+	if v := checkGone(); v != sgv1.Verdict_VERDICT_DENY {
+		t.Fatalf("after SIGKILL and restart, the unsubscribed recipient is %v, want DENY", v)
+	}
 	brokers := []string{kafkaAddr}
 	missing := func(topic string) []string {
 		seen := map[string]bool{}
