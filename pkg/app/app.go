@@ -262,3 +262,22 @@ func (e *Env) AddHTTP(name, addr string, h http.Handler) error {
 	e.Group.AddHTTP(name, service.NewHTTPServer(h), ln)
 	return nil
 }
+
+// Every adds an actor that calls fn every interval until the group stops;
+// an error is logged and the next call happens as scheduled.
+func (e *Env) Every(name string, interval time.Duration, fn func(ctx context.Context) error) {
+	e.Group.AddContext(name, func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					e.Logger.Warn(name, zap.Error(err))
+				}
+			}
+		}
+	})
+}

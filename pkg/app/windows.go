@@ -82,37 +82,11 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	if snapEvery <= 0 {
 		snapEvery = windows.DefaultSnapshotEvery
 	}
-	e.Group.AddContext("window snapshots", func(ctx context.Context) error {
-		t := time.NewTicker(snapEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				if err := s.PublishSnapshots(ctx); err != nil && ctx.Err() == nil {
-					e.Logger.Warn("window snapshots", zap.Error(err))
-				}
-			}
-		}
-	})
+	e.Every("window snapshots", snapEvery, s.PublishSnapshots)
 	tick := opts.Tick
 	if tick <= 0 {
 		tick = 30 * time.Second
 	}
-	e.Group.AddContext("window tick", func(ctx context.Context) error {
-		t := time.NewTicker(tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-					e.Logger.Warn("window tick", zap.Error(err))
-				}
-			}
-		}
-	})
+	e.Every("window tick", tick, s.Tick)
 	return s, nil
 }
