@@ -647,11 +647,21 @@ func (m *machine) enter(f *firing) {
 
 // emitActions emits the rule's actions (alerts only when alertsOnly) and
 // reports whether anything was emitted.
+//
+// An alert action is not emitted beside an enforcing one: enforcement
+// announces every enforcing decision with an alert command of its own
+// (enforce.Commands), so emitting both would alert twice.
 func (m *machine) emitActions(d *compiledRule, exp *sgv1.Explanation, from, to sgv1.HealthState, alertsOnly, enforcingOnly bool) bool {
+	enforcing := false
+	if !alertsOnly {
+		for _, a := range d.rule.Actions {
+			enforcing = enforcing || a.Type != sgv1.Action_ACTION_ALERT
+		}
+	}
 	emitted := false
 	for _, a := range d.rule.Actions {
 		isAlert := a.Type == sgv1.Action_ACTION_ALERT
-		if alertsOnly && !isAlert || enforcingOnly && isAlert {
+		if alertsOnly && !isAlert || enforcingOnly && isAlert || isAlert && enforcing {
 			continue
 		}
 		dec := m.decision(d.rule.ID, d.rule.Severity, d.rule.Priority, a.Type, exp, from, to, d.shadow)

@@ -39,3 +39,28 @@ func TestMarshalScopeRestoreScopes(t *testing.T) {
 		t.Fatal("garbage restored")
 	}
 }
+
+// TestEnforcingRuleDoesNotAlertTwice: a rule listing pause and alert emits
+// the pause only — enforcement announces it with its own alert command.
+func TestEnforcingRuleDoesNotAlertTwice(t *testing.T) {
+	e := NewEngine(Default())
+	scope := &sgv1.Scope{Tenant: "t", Level: sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, Target: "acme.io"}
+	snap := &sgv1.WindowSnapshot{Scope: scope, AsOf: timestamppb.New(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)), Version: 1,
+		Metrics: map[string]float64{"complaint_rate_24h": 0.01, "delivered_24h": 1000, "complaints_24h": 10,
+			"complaint_rate_prev_24h": 0.01, "delivered_prev_24h": 1000, "complaint_rate_7d": 0.01, "delivered_7d": 2000}}
+	enforcing := map[string]bool{}
+	decisions := e.Evaluate(snap)
+	for _, d := range decisions {
+		if d.GetAction() != sgv1.Action_ACTION_ALERT {
+			enforcing[d.GetRule()] = true
+		}
+	}
+	if len(enforcing) == 0 {
+		t.Fatal("no enforcing decision on a complaint spike")
+	}
+	for _, d := range decisions {
+		if d.GetAction() == sgv1.Action_ACTION_ALERT && enforcing[d.GetRule()] {
+			t.Errorf("rule %s emitted an alert decision beside its enforcing one", d.GetRule())
+		}
+	}
+}
