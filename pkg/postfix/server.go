@@ -247,6 +247,9 @@ func (s *Server) serveConn(c *conn) {
 		}
 		start := time.Now()
 		reply := s.Answer(context.Background(), req)
+		// Counted before the reply is written, so a client that has its
+		// answer also sees it in the metrics.
+		s.requests.WithLabelValues(reply.Verb()).Inc()
 		if err := reply.Write(w); err == nil {
 			err = w.Flush()
 		}
@@ -255,7 +258,6 @@ func (s *Server) serveConn(c *conn) {
 			return
 		}
 		s.latency.Observe(time.Since(start).Seconds())
-		s.requests.WithLabelValues(reply.Verb()).Inc()
 		if !c.setBusy(false, s) {
 			return
 		}
