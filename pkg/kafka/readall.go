@@ -39,18 +39,36 @@ func ReadAll(ctx context.Context, brokers []string, topic string, fn func(Messag
 		if po.LastOffset <= po.FirstOffset {
 			continue
 		}
-		if err := readPartition(ctx, client, topic, po.Partition, po.FirstOffset, po.LastOffset, fn); err != nil {
+		if err := readPartition(ctx, client, topic, po.Partition, po.FirstOffset, po.LastOffset, 0, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readPartition(ctx context.Context, client *kafkago.Client, topic string, partition int, offset, end int64, fn func(Message) error) error {
-	for offset < end {
+// Tail reads one partition from offset, calling fn for each record in
+// order: up to end (exclusive) when end >= 0, or, when end < 0, until ctx
+// ends (then it returns nil). maxWait bounds how long one fetch waits for
+// new records (default 100ms). Offsets missing from a compacted topic are
+// skipped.
+func Tail(ctx context.Context, brokers []string, topic string, partition int, offset, end int64, maxWait time.Duration, fn func(Message) error) error {
+	client, closeClient := newClient(brokers)
+	defer closeClient()
+	err := readPartition(ctx, client, topic, partition, offset, end, maxWait, fn)
+	if end < 0 && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func readPartition(ctx context.Context, client *kafkago.Client, topic string, partition int, offset, end int64, maxWait time.Duration, fn func(Message) error) error {
+	if maxWait <= 0 {
+		maxWait = 100 * time.Millisecond
+	}
+	for end < 0 || offset < end {
 		res, err := client.Fetch(ctx, &kafkago.FetchRequest{
 			Topic: topic, Partition: partition, Offset: offset,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: maxWait,
 		})
 		if err != nil {
 			return fmt.Errorf("read %s/%d@%d: %w", topic, partition, offset, err)
@@ -84,11 +102,11 @@ func readPartition(ctx context.Context, client *kafkago.Client, topic string, pa
 				return err
 			}
 			next = rec.Offset + 1
-			if next >= end {
+			if end >= 0 && next >= end {
 				return nil
 			}
 		}
-		if next == offset {
+		if next == offset && end >= 0 {
 			if ctx.Err() != nil {
 				return fmt.Errorf("read %s/%d@%d: %w", topic, partition, offset, ctx.Err())
 			}

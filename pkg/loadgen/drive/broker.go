@@ -2,23 +2,24 @@ package drive
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/sendguard/sendguard/pkg/kafka"
 )
 
 // broker answers the bench's questions to the cluster: partitions, end
 // offsets, committed offsets, and tails of topics.
 type broker struct {
-	c *kafkago.Client
+	brokers []string
+	c       *kafkago.Client
 }
 
 func newBroker(brokers []string) *broker {
-	return &broker{c: &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second,
+	return &broker{brokers: brokers, c: &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second,
 		Transport: &kafkago.Transport{DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second}}}
 }
 
@@ -149,64 +150,17 @@ type record struct {
 }
 
 // tail reads topic/partition from offset until ctx ends (or, when end >= 0,
-// until end), calling fn for every record. A Fetch error ends the tail.
+// until end), calling fn for every record. A fetch error ends the tail; the
+// end of ctx is not an error.
 func (b *broker) tail(ctx context.Context, topic string, partition int, offset, end int64, fn func(record)) error {
-	for end < 0 || offset < end {
-		res, err := b.c.Fetch(ctx, &kafkago.FetchRequest{
-			Topic: topic, Partition: partition, Offset: offset,
-			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 20 * time.Millisecond,
-		})
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, err)
-		}
-		if res.Error != nil {
-			return fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, res.Error)
-		}
-		next := offset
-		for {
-			rec, err := res.Records.ReadRecord()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, next, err)
-			}
-			if rec.Offset < offset {
-				continue
-			}
-			r := record{partition: partition, offset: rec.Offset}
-			if r.key, err = readAll(rec.Key); err == nil {
-				r.value, err = readAll(rec.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, rec.Offset, err)
-			}
-			fn(r)
-			next = rec.Offset + 1
-			if end >= 0 && next >= end {
-				return nil
-			}
-		}
-		if next == offset && end >= 0 && res.HighWatermark <= offset {
-			return nil
-		}
-		if next == offset && end >= 0 && res.HighWatermark > offset {
-			next++ // a compaction gap
-		}
-		offset = next
+	err := kafka.Tail(ctx, b.brokers, topic, partition, offset, end, 20*time.Millisecond, func(m kafka.Message) error {
+		fn(record{partition: m.Partition(), offset: m.Offset(), key: m.Key(), value: m.Value()})
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
 	}
-	return nil
-}
-
-func readAll(b kafkago.Bytes) ([]byte, error) {
-	if b == nil {
-		return nil, nil
-	}
-	defer b.Close()
-	return io.ReadAll(b)
+	return err
 }
 
 // partitionOf returns the partition kafka-go's Hash balancer (the pipeline
