@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sendguard/sendguard/pkg/service"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
@@ -435,24 +437,24 @@ func newWriterMetrics(reg prometheus.Registerer, table string) (*writerMetrics, 
 	}, []string{"table"})
 	if reg != nil {
 		var err error
-		rows, err = register(reg, rows)
+		rows, err = service.Register(reg, rows)
 		if err == nil {
-			batches, err = register(reg, batches)
+			batches, err = service.Register(reg, batches)
 		}
 		if err == nil {
-			failures, err = register(reg, failures)
+			failures, err = service.Register(reg, failures)
 		}
 		if err == nil {
-			retries, err = register(reg, retries)
+			retries, err = service.Register(reg, retries)
 		}
 		if err == nil {
-			rejected, err = register(reg, rejected)
+			rejected, err = service.Register(reg, rejected)
 		}
 		if err == nil {
-			pending, err = register(reg, pending)
+			pending, err = service.Register(reg, pending)
 		}
 		if err == nil {
-			duration, err = register(reg, duration)
+			duration, err = service.Register(reg, duration)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("register clickhouse writer metrics: %w", err)
@@ -464,19 +466,4 @@ func newWriterMetrics(reg prometheus.Registerer, table string) (*writerMetrics, 
 		rejected: rejected.WithLabelValues(table), pending: pending.WithLabelValues(table),
 		duration: duration.WithLabelValues(table),
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (several writers share one registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

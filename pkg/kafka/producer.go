@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sendguard/sendguard/pkg/service"
+
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -94,10 +96,10 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) (*Producer, erro
 		}, []string{"topic"}),
 	}
 	var err error
-	if p.written, err = registerCounterVec(reg, p.written); err != nil {
+	if p.written, err = service.Register(reg, p.written); err != nil {
 		return nil, err
 	}
-	if p.failed, err = registerCounterVec(reg, p.failed); err != nil {
+	if p.failed, err = service.Register(reg, p.failed); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -161,25 +163,6 @@ func countByTopic(c *prometheus.CounterVec, records []Record, keep func(int) boo
 	for t, n := range counts {
 		c.WithLabelValues(t).Add(float64(n))
 	}
-}
-
-// registerCounterVec registers c with reg (when reg is not nil) and returns
-// the collector to use: the one already registered under the same name, if
-// any, so several producers or runners in one process share their series.
-func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) (*prometheus.CounterVec, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
-	return c, nil
 }
 
 // ParseBrokers splits a comma-separated broker list.

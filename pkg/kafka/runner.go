@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sendguard/sendguard/pkg/service"
+
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -117,7 +119,7 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 	}
 	var err error
 	for _, c := range []**prometheus.CounterVec{&r.handled, &r.failed, &r.deadLetts} {
-		if *c, err = registerCounterVec(reg, *c); err != nil {
+		if *c, err = service.Register(reg, *c); err != nil {
 			return nil, err
 		}
 	}
@@ -125,16 +127,9 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 		Name: "sendguard_kafka_consumer_lag",
 		Help: "Messages between the last fetched offset and the partition end, by stage and topic.",
 	}, []string{"stage", "topic"})
-	if reg != nil {
-		if err := reg.Register(lag); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("register metrics: %w", err)
-			}
-			lag = are.ExistingCollector.(*prometheus.GaugeVec)
-		}
+	if r.lag, err = service.Register(reg, lag); err != nil {
+		return nil, err
 	}
-	r.lag = lag
 	return r, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
@@ -179,5 +181,25 @@ func TestNewLogger(t *testing.T) {
 	}
 	if _, err := NewLogger("json", "loud"); err == nil {
 		t.Error("level loud accepted")
+	}
+}
+
+func TestRegisterSharesExistingCollector(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opts := prometheus.CounterOpts{Name: "x_total", Help: "x"}
+	first, err := Register(reg, prometheus.NewCounterVec(opts, []string{"l"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Register(reg, prometheus.NewCounterVec(opts, []string{"l"}))
+	if err != nil || second != first {
+		t.Fatalf("second registration = %p, %v; want the first collector %p", second, err, first)
+	}
+	if _, err := Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "x_total", Help: "other"})); err == nil {
+		t.Fatal("a conflicting collector was accepted")
+	}
+	c := prometheus.NewCounter(opts)
+	if got, err := Register(nil, c); err != nil || got != c {
+		t.Fatalf("nil registry: %v, %v", got, err)
 	}
 }
