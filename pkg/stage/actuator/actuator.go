@@ -21,6 +21,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/auth"
 	"github.com/sendguard/sendguard/pkg/enforce"
 	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -49,8 +50,13 @@ type Stage struct {
 	logger *zap.Logger
 	now    func() time.Time
 
-	commands *prometheus.CounterVec
-	checks   *prometheus.HistogramVec
+	commands    *prometheus.CounterVec
+	checks      *prometheus.HistogramVec
+	batches     prometheus.Histogram
+	batchChecks *prometheus.CounterVec
+	// newestDecision and newestEvent are the event times of the newest
+	// decision and event handled (freshness gauges).
+	newestDecision, newestEvent eventClock
 
 	// unpublished holds manual commands (with their alerts) that were
 	// applied but whose publishing failed, by tenant and command id, so a
@@ -59,28 +65,75 @@ type Stage struct {
 	unpublished map[string][]*sgv1.ControlCommand
 }
 
-// New returns the stage. reg may be nil.
+// New returns the stage and registers its metrics with reg (nil: none):
+// commands applied, Check latency, the enforcement state's sizes (read at
+// scrape time) and the freshness of its inputs. docs/metrics.md lists them.
 func New(state *enforce.State, pub Publisher, keys *auth.Keys, logger *zap.Logger, reg prometheus.Registerer) (*Stage, error) {
 	s := &Stage{state: state, pub: pub, keys: keys, logger: logger, now: time.Now,
 		unpublished: make(map[string][]*sgv1.ControlCommand),
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sendguard_actuator_commands_total",
-			Help: "Control commands applied and published, by action and rule.",
-		}, []string{"action", "rule"}),
-		checks: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "sendguard_permission_check_seconds",
-			Help:    "Check latency by verdict.",
-			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
-		}, []string{"verdict"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.commands, s.checks} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("actuator metrics: %w", err)
-			}
-		}
+	if err := s.registerMetrics(reg); err != nil {
+		return nil, fmt.Errorf("actuator metrics: %w", err)
 	}
 	return s, nil
+}
+
+func (s *Stage) registerMetrics(reg prometheus.Registerer) error {
+	var err error
+	if s.commands, err = service.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sendguard_actuator_commands_total",
+		Help: "Control commands applied and published, by action and rule.",
+	}, []string{"action", "rule"})); err != nil {
+		return err
+	}
+	if s.checks, err = service.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sendguard_permission_check_seconds",
+		Help:    "PermissionService.Check latency (state lookup, without transport), by verdict.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+	}, []string{"verdict"})); err != nil {
+		return err
+	}
+	if s.batches, err = service.Register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sendguard_permission_check_batch_seconds",
+		Help:    "PermissionService.CheckBatch latency per batch (state lookups, without transport).",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
+	})); err != nil {
+		return err
+	}
+	if s.batchChecks, err = service.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sendguard_permission_batch_checks_total",
+		Help: "Checks answered inside PermissionService.CheckBatch, by verdict.",
+	}, []string{"verdict"})); err != nil {
+		return err
+	}
+	for _, c := range []prometheus.Collector{
+		newStateCollector(s.state, s.state.Config().Clock),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "sendguard_actuator_newest_event_time_seconds",
+			Help:        "Event time (unix seconds) of the newest input handled: input=decisions (the snapshot time a decision was taken at), input=events (occurred_at); 0 before the first. time() minus it is the stage's freshness.",
+			ConstLabels: prometheus.Labels{"input": "decisions"},
+		}, s.newestDecision.seconds),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "sendguard_actuator_newest_event_time_seconds",
+			Help:        "Event time (unix seconds) of the newest input handled: input=decisions (the snapshot time a decision was taken at), input=events (occurred_at); 0 before the first. time() minus it is the stage's freshness.",
+			ConstLabels: prometheus.Labels{"input": "events"},
+		}, s.newestEvent.seconds),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sendguard_actuator_unpublished_manual_commands",
+			Help: "Manual commands applied to this instance's state whose publishing failed and awaits a retry with the same request id (other instances do not enforce them yet).",
+		}, s.unpublishedCount),
+	} {
+		if _, err := service.Register(reg, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Stage) unpublishedCount() float64 {
+	s.unpubMu.Lock()
+	defer s.unpubMu.Unlock()
+	return float64(len(s.unpublished))
 }
 
 // SetAudit records every decision and applied command with a (nil: none).
@@ -149,6 +202,9 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 				return nil, fmt.Errorf("audit decision: %w", err)
 			}
 		}
+		if d.GetAt() != nil {
+			s.newestDecision.observe(d.GetAt().AsTime(), s.now())
+		}
 		return enforce.Commands(d), nil
 	}}
 }
@@ -161,6 +217,9 @@ func (s *Stage) EventsHandler() kafka.Handler {
 		ev := &sgv1.Event{}
 		if err := proto.Unmarshal(m.Value(), ev); err != nil {
 			return nil, kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
+		}
+		if ev.GetOccurredAt() != nil {
+			s.newestEvent.observe(ev.GetOccurredAt().AsTime(), s.now())
 		}
 		return s.state.FromEvent(ev), nil
 	}}
@@ -295,7 +354,13 @@ func (p *permission) CheckBatch(ctx context.Context, req *sgv1.CheckBatchRequest
 	if err != nil {
 		return nil, err
 	}
-	return &sgv1.CheckBatchResponse{Responses: p.s.state.CheckBatch(tenant, req.GetChecks(), p.s.now())}, nil
+	start := time.Now()
+	resps := p.s.state.CheckBatch(tenant, req.GetChecks(), p.s.now())
+	p.s.batches.Observe(time.Since(start).Seconds())
+	for _, r := range resps {
+		p.s.batchChecks.WithLabelValues(r.GetVerdict().String()).Inc()
+	}
+	return &sgv1.CheckBatchResponse{Responses: resps}, nil
 }
 
 func timestampNow(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
