@@ -11,8 +11,10 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sendguard/sendguard/pkg/auth"
 	"github.com/sendguard/sendguard/pkg/clickhouse"
@@ -51,6 +55,14 @@ type Common struct {
 	LogFormat, LogLevel string
 	// Grace bounds graceful shutdown (SENDGUARD_SHUTDOWN_GRACE).
 	Grace time.Duration
+	// TLS serves ingest HTTP and every gRPC service over TLS when a
+	// certificate is given (SENDGUARD_TLS_CERT, SENDGUARD_TLS_KEY), with
+	// client certificates verified against SENDGUARD_TLS_CLIENT_CA and
+	// required for ControlService ("control", the default) or for every
+	// connection ("all") per SENDGUARD_TLS_CLIENT_AUTH. The admin address
+	// stays plaintext when it is separate (probes and scrapers); in the
+	// devstack, whose one HTTP address also serves ingest, it is TLS too.
+	TLS service.TLSFiles
 }
 
 // BindCommon binds the shared flags and variables.
@@ -66,6 +78,16 @@ func BindCommon(f *service.Flags, c *Common) {
 	f.String(&c.LogFormat, "log-format", "SENDGUARD_LOG_FORMAT", "json", "log format: json or console")
 	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
 	f.Duration(&c.Grace, "shutdown-grace", "SENDGUARD_SHUTDOWN_GRACE", 10*time.Second, "graceful shutdown bound")
+	BindTLS(f, &c.TLS)
+}
+
+// BindTLS binds the server TLS flags and variables (also used by the
+// devstack, which does not bind the other common flags).
+func BindTLS(f *service.Flags, t *service.TLSFiles) {
+	f.String(&t.Cert, "tls-cert", "SENDGUARD_TLS_CERT", "", "PEM certificate chain: serve ingest HTTP and gRPC over TLS (with --tls-key; reloaded when the file changes)")
+	f.String(&t.Key, "tls-key", "SENDGUARD_TLS_KEY", "", "PEM private key of --tls-cert")
+	f.String(&t.ClientCA, "tls-client-ca", "SENDGUARD_TLS_CLIENT_CA", "", "PEM CA bundle verifying client certificates (mTLS); empty: none asked for")
+	f.String(&t.ClientAuth, "tls-client-auth", "SENDGUARD_TLS_CLIENT_AUTH", service.ClientAuthControl, "with --tls-client-ca: control (ControlService needs a client certificate) or all (every connection does)")
 }
 
 // Validate checks c before anything starts.
@@ -91,6 +113,9 @@ func (c *Common) Validate() error {
 			errs = append(errs, fmt.Errorf("api keys: %w", err))
 		}
 	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -114,8 +139,13 @@ type Env struct {
 	AdminMux *http.ServeMux
 	// GRPC is created on first use by a component that serves gRPC.
 	GRPC *service.GRPCServer
+	// TLS serves the configured certificate (nil: plaintext).
+	TLS *service.TLSReloader
 
-	closers []func()
+	// adminTLS: ingest routes were added to AdminMux, so the admin address
+	// is an intake address and is served over TLS like the others.
+	adminTLS bool
+	closers  []func()
 }
 
 // Bootstrap connects to Kafka (waiting until it answers), creates the
@@ -132,6 +162,18 @@ func Bootstrap(ctx context.Context, c Common, logger *zap.Logger, reg *prometheu
 	env.Group.Grace = c.Grace
 	if err := env.Keys.Parse(c.APIKeys); err != nil {
 		return nil, fmt.Errorf("api keys: %w", err)
+	}
+	if c.TLS.Enabled() {
+		r, err := service.NewTLSReloader(c.TLS, service.TLSReloaderOptions{Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		env.TLS = r
+		fields := []zap.Field{zap.String("cert", c.TLS.Cert), zap.String("client_auth", c.TLS.Mode())}
+		if leaf, err := r.Leaf(); err == nil {
+			fields = append(fields, zap.String("subject", leaf.Subject.String()), zap.Time("not_after", leaf.NotAfter))
+		}
+		logger.Info("TLS on for ingest HTTP and gRPC", fields...)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -188,12 +230,53 @@ func openClickHouse(ctx context.Context, c Common) (driver.Conn, error) {
 	return conn, nil
 }
 
-// GRPCServer returns the env's gRPC server, creating it on first use.
+// ControlServicePrefix is the method prefix of the control plane: the
+// calls that need a verified client certificate when a client CA is
+// configured.
+const ControlServicePrefix = "/sendguard.v1.ControlService/"
+
+// GRPCServer returns the env's gRPC server, creating it on first use: over
+// TLS when configured, and then, with a client CA, refusing ControlService
+// calls without a verified client certificate (codes.Unauthenticated).
 func (e *Env) GRPCServer() *service.GRPCServer {
 	if e.GRPC == nil {
-		e.GRPC = service.NewGRPCServer()
+		e.GRPC = service.NewGRPCServer(e.grpcOptions()...)
 	}
 	return e.GRPC
+}
+
+func (e *Env) grpcOptions() []grpc.ServerOption {
+	if e.TLS == nil {
+		return nil
+	}
+	files := e.TLS.Files()
+	auth := tls.NoClientCert
+	switch files.Mode() {
+	case service.ClientAuthControl:
+		auth = tls.VerifyClientCertIfGiven
+	case service.ClientAuthAll:
+		auth = tls.RequireAndVerifyClientCert
+	}
+	opts := []grpc.ServerOption{grpc.Creds(credentials.NewTLS(e.TLS.ServerConfig(auth, "h2")))}
+	if files.Mode() != "" {
+		unary, stream := service.RequireClientCert(ControlServicePrefix)
+		opts = append(opts, grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
+	}
+	return opts
+}
+
+// httpListener wraps ln in TLS when configured: client certificates are
+// required in mode "all" and not asked for otherwise (HTTP carries no
+// control plane).
+func (e *Env) httpListener(ln net.Listener) net.Listener {
+	if e.TLS == nil {
+		return ln
+	}
+	auth := tls.NoClientCert
+	if e.TLS.Files().Mode() == service.ClientAuthAll {
+		auth = tls.RequireAndVerifyClientCert
+	}
+	return tls.NewListener(ln, e.TLS.ServerConfig(auth, "h2", "http/1.1"))
 }
 
 // OnClose registers fn to run when the env closes (after the group stopped),
@@ -210,11 +293,17 @@ func (e *Env) Close() {
 
 // Serve adds the admin HTTP server on addr (with extra routes already added
 // to AdminMux) and, when a component created one, the gRPC server on
-// grpcAddr; then adds the signal handler.
+// grpcAddr; then adds the signal handler. With TLS configured, gRPC is
+// served over TLS, and so is the admin address once ingest routes were
+// added to AdminMux (the devstack); a separate admin address stays
+// plaintext for probes and scrapers.
 func (e *Env) Serve(adminAddr, grpcAddr string) error {
 	ln, err := service.Listen(adminAddr)
 	if err != nil {
 		return err
+	}
+	if e.adminTLS {
+		ln = e.httpListener(ln)
 	}
 	e.Group.AddHTTP("admin", service.NewHTTPServer(e.AdminMux), ln)
 	if e.GRPC != nil {
@@ -253,13 +342,14 @@ func (e *Env) Run() error {
 	return e.Group.Run()
 }
 
-// AddHTTP serves h on addr as one more actor of the group.
+// AddHTTP serves h on addr as one more actor of the group, over TLS when
+// configured.
 func (e *Env) AddHTTP(name, addr string, h http.Handler) error {
 	ln, err := service.Listen(addr)
 	if err != nil {
 		return err
 	}
-	e.Group.AddHTTP(name, service.NewHTTPServer(h), ln)
+	e.Group.AddHTTP(name, service.NewHTTPServer(h), e.httpListener(ln))
 	return nil
 }
 

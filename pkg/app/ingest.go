@@ -76,6 +76,9 @@ func AddIngest(e *Env, opts IngestOptions) (*ingest.Stage, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	s.Routes(opts.Mux)
+	if opts.Mux == e.AdminMux {
+		e.adminTLS = true // the admin address now takes events
+	}
 	s.RegisterGRPC(e.GRPCServer())
 	return s, nil
 }

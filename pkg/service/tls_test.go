@@ -253,11 +253,11 @@ func TestRequireClientCert(t *testing.T) {
 	good := ca.Client(t, "ops").Write(t, dir, "ops")
 	bad := rogue.Client(t, "mallory").Write(t, dir, "mallory")
 	tests := []struct {
-		name      string
-		client    ClientTLSFiles
-		check     codes.Code // Health/Check (guarded, unary)
-		watch     codes.Code // Health/Watch (guarded, stream)
-		list      codes.Code // Health/List (open)
+		name   string
+		client ClientTLSFiles
+		check  codes.Code // Health/Check (guarded, unary)
+		watch  codes.Code // Health/Watch (guarded, stream)
+		list   codes.Code // Health/List (open)
 		// force sends the certificate even though the server's
 		// CertificateRequest names another CA (Go clients otherwise send
 		// none); the handshake itself must then fail.

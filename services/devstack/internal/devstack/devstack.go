@@ -59,6 +59,9 @@ type Config struct {
 	TenantRate, TenantBurst int
 	// Notifier posts alerts to webhooks (Slack-compatible).
 	Notifier app.NotifierOptions
+	// TLS serves the HTTP address (ingest and admin) and gRPC over TLS,
+	// with mTLS for ControlService when a client CA is given.
+	TLS service.TLSFiles
 }
 
 // BindFlags binds the devstack flags.
@@ -82,6 +85,7 @@ func BindFlags(f *service.Flags, c *Config) {
 	f.Int(&c.TenantBurst, "tenant-burst", "SENDGUARD_TENANT_BURST", 0, "per-tenant burst (0: 2×rate)")
 	app.BindNotifier(f, &c.Notifier)
 	f.String(&c.PostfixAddr, "postfix-addr", "SENDGUARD_POSTFIX_ADDR", "", "Postfix policy server address for the default tenant, e.g. 127.0.0.1:10040; empty is off")
+	app.BindTLS(f, &c.TLS)
 }
 
 // Validate checks c.
@@ -107,6 +111,9 @@ func (c *Config) Validate() error {
 		if _, err := webhooksig.Load(c.WebhookConfig); err != nil {
 			errs = append(errs, fmt.Errorf("--webhook-config: %w", err))
 		}
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -159,7 +166,7 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 	env, err := app.Bootstrap(ctx, app.Common{
 		Kafka: []string{broker.Addr()}, ClickHouse: c.ClickHouse, ClickHouseDatabase: c.ClickHouseDB,
 		Partitions: c.Partitions, Replication: 1, APIKeys: keys,
-		LogFormat: c.LogFormat, LogLevel: c.LogLevel, Grace: 10 * time.Second,
+		LogFormat: c.LogFormat, LogLevel: c.LogLevel, Grace: 10 * time.Second, TLS: c.TLS,
 	}, logger, service.NewRegistry())
 	if err != nil {
 		broker.Close()
@@ -189,19 +196,34 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 	if generated {
 		keyNote = "  (generated; saved in " + filepath.Join(c.DataDir, "api-key") + ")"
 	}
+	scheme, grpcNote := tlsNote(c.TLS)
 	fmt.Fprintf(out, `Sendguard devstack is up
-  HTTP     http://%s   POST /v1/events, /v1/webhooks/{ses,sendgrid,mailgun,postmark,sparkpost}, /v1/feedback/arf, /v1/bounces/dsn, /v1/postmaster; GET /healthz /readyz /metrics
-  gRPC     %s   sendguard.v1.IngestService, PermissionService, ControlService, envoy.service.ratelimit.v3.RateLimitService (+ health, reflection)
+  HTTP     %s://%s   POST /v1/events, /v1/webhooks/{ses,sendgrid,mailgun,postmark,sparkpost}, /v1/feedback/arf, /v1/bounces/dsn, /v1/postmaster; GET /healthz /readyz /metrics
+  gRPC     %s   sendguard.v1.IngestService, PermissionService, ControlService, envoy.service.ratelimit.v3.RateLimitService (+ health, reflection)%s
   Kafka    %s   embedded broker, data in %s
   Analytics %s
   Tenant   %s
   API key  %s%s
-`, c.HTTPAddr, c.GRPCAddr, broker.Addr(), filepath.Join(c.DataDir, "kafka"), analytics, DefaultTenant, key, keyNote)
+`, scheme, c.HTTPAddr, c.GRPCAddr, grpcNote, broker.Addr(), filepath.Join(c.DataDir, "kafka"), analytics, DefaultTenant, key, keyNote)
 	if c.PostfixAddr != "" {
 		fmt.Fprintf(out, "  Postfix  check_policy_service inet:%s (tenant %s)\n", c.PostfixAddr, DefaultTenant)
 	}
 	env.MarkReady()
 	return env.Run()
+}
+
+// tlsNote returns the HTTP scheme and what the banner says about gRPC
+// security.
+func tlsNote(t service.TLSFiles) (scheme, grpcNote string) {
+	switch {
+	case !t.Enabled():
+		return "http", ""
+	case t.Mode() == service.ClientAuthAll:
+		return "https", "  (TLS; client certificate required for every call)"
+	case t.Mode() == service.ClientAuthControl:
+		return "https", "  (TLS; client certificate required for ControlService)"
+	}
+	return "https", "  (TLS)"
 }
 
 func setup(ctx context.Context, env *app.Env, c Config) error {
