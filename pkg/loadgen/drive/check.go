@@ -2,13 +2,13 @@ package drive
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sendguard/sendguard/pkg/loadgen"
@@ -28,6 +28,8 @@ type ChecksConfig struct {
 	Seed   uint64
 	// DryRun asks without consuming throttle capacity.
 	DryRun bool
+	// TLS dials over TLS with this configuration; nil is plaintext.
+	TLS *tls.Config
 }
 
 // ChecksResult is the summary line of sgctl bench check.
@@ -63,7 +65,7 @@ func Checks(ctx context.Context, cfg ChecksConfig) (ChecksResult, error) {
 	}
 	clients := make([]sgv1.PermissionServiceClient, cfg.Conns)
 	for i := range clients {
-		conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(cfg.Addr, GRPCCredentials(cfg.TLS))
 		if err != nil {
 			return ChecksResult{}, fmt.Errorf("dial %s: %w", cfg.Addr, err)
 		}

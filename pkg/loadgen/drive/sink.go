@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -97,6 +99,34 @@ func (k Keys) key(tenant string) (string, error) {
 	return "", fmt.Errorf("no API key for tenant %q", tenant)
 }
 
+// SinkOption configures a sink's transport.
+type SinkOption func(*sinkOptions)
+
+type sinkOptions struct {
+	tls *tls.Config
+}
+
+// WithTLS makes the sink connect over TLS with cfg (server verification
+// and, for mTLS, a client certificate); nil keeps plaintext.
+func WithTLS(cfg *tls.Config) SinkOption { return func(o *sinkOptions) { o.tls = cfg } }
+
+func applySinkOptions(opts []SinkOption) sinkOptions {
+	var o sinkOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// GRPCCredentials returns the dial option for cfg: TLS, or plaintext when
+// cfg is nil.
+func GRPCCredentials(cfg *tls.Config) grpc.DialOption {
+	if cfg == nil {
+		return grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	return grpc.WithTransportCredentials(credentials.NewTLS(cfg))
+}
+
 // HTTPSink posts NDJSON batches to POST /v1/events.
 type HTTPSink struct {
 	base   string
@@ -104,13 +134,20 @@ type HTTPSink struct {
 	client *http.Client
 }
 
-// NewHTTPSink returns a sink for the ingest HTTP address (host:port or URL).
-func NewHTTPSink(addr string, keys Keys, conns int) *HTTPSink {
+// NewHTTPSink returns a sink for the ingest HTTP address (host:port or
+// URL; a bare address is https:// with WithTLS, http:// otherwise).
+func NewHTTPSink(addr string, keys Keys, conns int, opts ...SinkOption) *HTTPSink {
+	o := applySinkOptions(opts)
 	base := addr
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		scheme := "http://"
+		if o.tls != nil {
+			scheme = "https://"
+		}
+		base = scheme + base
 	}
-	tr := &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: 30 * time.Second}
+	tr := &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, IdleConnTimeout: 30 * time.Second,
+		TLSClientConfig: o.tls, ForceAttemptHTTP2: o.tls != nil}
 	return &HTTPSink{base: strings.TrimRight(base, "/"), keys: keys, client: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }
 
@@ -174,9 +211,9 @@ type GRPCSink struct {
 	Chunk int
 }
 
-// NewGRPCSink dials addr (plaintext).
-func NewGRPCSink(addr string, keys Keys) (*GRPCSink, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// NewGRPCSink dials addr (plaintext unless WithTLS).
+func NewGRPCSink(addr string, keys Keys, opts ...SinkOption) (*GRPCSink, error) {
+	conn, err := grpc.NewClient(addr, GRPCCredentials(applySinkOptions(opts).tls))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

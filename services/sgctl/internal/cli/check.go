@@ -12,14 +12,13 @@ import (
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/sendguard/sendguard/pkg/canonical"
 )
 
 func init() {
-	register(command{"check", "check --addr HOST:PORT --api-key K --sender S --recipient R [--campaign C --variant V]", runCheck})
+	register(command{"check", "check --addr HOST:PORT --api-key K --sender S --recipient R [--campaign C --variant V] [--tls-ca FILE]", runCheck})
 }
 
 type checkOutput struct {
@@ -49,6 +48,8 @@ func runCheck(args []string, _ io.Reader, out, errOut io.Writer) int {
 	count := fs.Int("count", 1, "messages this check stands for")
 	dry := fs.Bool("dry-run", false, "do not consume throttle capacity")
 	timeout := fs.Duration("timeout", 5*time.Second, "call timeout")
+	var ct clientTLS
+	ct.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -57,7 +58,12 @@ func runCheck(args []string, _ io.Reader, out, errOut io.Writer) int {
 		return 2
 	}
 	req.Count, req.DryRun = int32(*count), *dry
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := ct.grpcCredentials()
+	if err != nil {
+		fmt.Fprintf(errOut, "sgctl check: %v\n", err)
+		return 2
+	}
+	conn, err := grpc.NewClient(*addr, creds)
 	if err != nil {
 		fmt.Fprintf(errOut, "sgctl check: %v\n", err)
 		return 1

@@ -4,12 +4,19 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strconv"
+
+	"google.golang.org/grpc"
+
+	"github.com/sendguard/sendguard/pkg/loadgen/drive"
+	"github.com/sendguard/sendguard/pkg/service"
 )
 
 type command struct {
@@ -66,4 +73,31 @@ func readInput(args []string, in io.Reader) ([]byte, string, error) {
 	}
 	b, err := os.ReadFile(args[0])
 	return b, args[0], err
+}
+
+// clientTLS holds the TLS flags of commands that dial a Sendguard service.
+// Plaintext is the default; any of --tls, --tls-ca, --tls-cert turns TLS on.
+type clientTLS struct {
+	files service.ClientTLSFiles
+}
+
+func (c *clientTLS) bind(fs *flag.FlagSet) {
+	on, _ := strconv.ParseBool(os.Getenv("SENDGUARD_TLS"))
+	fs.BoolVar(&c.files.On, "tls", on, "use TLS, verifying the server with the system roots unless --tls-ca (env SENDGUARD_TLS)")
+	fs.StringVar(&c.files.CA, "tls-ca", os.Getenv("SENDGUARD_TLS_CA"), "PEM CA bundle verifying the server; implies --tls (env SENDGUARD_TLS_CA)")
+	fs.StringVar(&c.files.Cert, "tls-cert", os.Getenv("SENDGUARD_TLS_CLIENT_CERT"), "PEM client certificate for mTLS (ControlService); implies --tls (env SENDGUARD_TLS_CLIENT_CERT)")
+	fs.StringVar(&c.files.Key, "tls-key", os.Getenv("SENDGUARD_TLS_CLIENT_KEY"), "PEM private key of --tls-cert (env SENDGUARD_TLS_CLIENT_KEY)")
+	fs.StringVar(&c.files.ServerName, "tls-server-name", "", "name expected in the server certificate (default: the host dialled)")
+}
+
+// config returns the TLS configuration, or nil for plaintext.
+func (c *clientTLS) config() (*tls.Config, error) { return c.files.Config() }
+
+// grpcCredentials returns the dial option for the flags: TLS or plaintext.
+func (c *clientTLS) grpcCredentials() (grpc.DialOption, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	return drive.GRPCCredentials(cfg), nil
 }

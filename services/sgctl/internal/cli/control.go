@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,21 +23,28 @@ import (
 )
 
 // ctlConn is what every ControlService command shares: the address, the
-// key and the call timeout.
+// key, the call timeout and TLS (a client certificate when the actuator
+// requires mTLS for the control plane).
 type ctlConn struct {
 	addr, key string
 	timeout   time.Duration
+	tls       clientTLS
 }
 
 func (c *ctlConn) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:9090", "actuator gRPC address (ControlService)")
 	fs.StringVar(&c.key, "api-key", os.Getenv("SENDGUARD_API_KEY"), "API key (env SENDGUARD_API_KEY); the tenant is the key's")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "call timeout")
+	c.tls.bind(fs)
 }
 
 // dial returns a ControlService client and a context carrying the key.
 func (c *ctlConn) dial() (sgv1.ControlServiceClient, context.Context, func(), error) {
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := c.tls.grpcCredentials()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn, err := grpc.NewClient(c.addr, creds)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect %s: %w", c.addr, err)
 	}
