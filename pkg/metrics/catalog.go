@@ -1,7 +1,7 @@
 // Package metrics is the catalogue of window metric names: the contract
-// between the windowed-metrics stage, which computes them into
-// WindowSnapshot.metrics, and the rule language, which reads them as CEL
-// variables. A name not in the catalogue is an error in a rule set.
+// between the windowed-metrics stage, whose snapshots carry the counters
+// they are derived from (pkg/window.MetricsOf derives them by name), and
+// the rule language, which reads them as CEL variables. A name not in the catalogue is an error in a rule set.
 //
 // Names are built as <base>_<window>, with these windows:
 //

@@ -208,12 +208,9 @@ func (r *Runner) evaluate(k window.ScopeKey, at time.Time) error {
 		// event within the lateness) is evaluated as of that tick: the
 		// engine ignores snapshots older than one it has seen, and the
 		// late event must count now, not when a newer one comes.
-		snap = r.agg.Snapshot(k)
-		if snap.GetAsOf().AsTime().Before(r.lastTick) {
-			snap = r.agg.SnapshotAt(k, r.lastTick)
-		}
+		snap = r.agg.CompactSnapshotAt(k, r.lastTick)
 	} else {
-		snap = r.agg.SnapshotAt(k, at)
+		snap = r.agg.CompactSnapshotAt(k, at)
 	}
 	r.st.Snapshots++
 	r.st.RuleEvaluations += r.perLvl[k.Level]

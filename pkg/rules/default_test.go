@@ -36,7 +36,11 @@ func fireRule(t *testing.T, rs *RuleSet, tenant, id string, mm m) *sgv1.Explanat
 	}
 	snap := snapAt(cr.rule.Level, "x", t0, mm)
 	snap.Scope.Tenant = tenant
-	return cr.fire(&activation{m: snap.GetMetrics(), snap: snap})
+	act, err := newActivation(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cr.fire(act)
 }
 
 type ruleCase struct {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sendguard/sendguard/pkg/metrics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -42,6 +43,10 @@ func (e *Engine) Swap(rs *RuleSet) {
 		e.set.Store(rs)
 	}
 }
+
+// Watches reports whether the rule set running watches level (see
+// RuleSet.Watches): snapshots of other levels need not be decoded.
+func (e *Engine) Watches(level sgv1.ScopeLevel) bool { return e.set.Load().Watches(level) }
 
 // RuleSet returns the rule set currently running.
 func (e *Engine) RuleSet() *RuleSet { return e.set.Load() }
@@ -117,13 +122,23 @@ func (e *Engine) Prune(cutoff time.Time) int {
 	return n
 }
 
-// activation resolves CEL variables from a snapshot: catalogue metrics the
-// snapshot lacks are 0 (postmaster_age_hours: -1 without Postmaster data),
-// and rule params shadow nothing (they never collide with metric names).
+// activation resolves CEL variables from a snapshot: a metric is derived
+// from the snapshot's counters when a rule reads it; catalogue metrics the
+// snapshot lacks (a hand-built map) are 0, postmaster_age_hours -1 without
+// Postmaster data; rule params shadow nothing (they never collide with
+// metric names).
 type activation struct {
-	m      map[string]float64
+	m      window.Metrics
 	snap   *sgv1.WindowSnapshot
 	params map[string]float64
+}
+
+func newActivation(snap *sgv1.WindowSnapshot) (*activation, error) {
+	m, err := window.MetricsOf(snap)
+	if err != nil {
+		return nil, err
+	}
+	return &activation{m: m, snap: snap}, nil
 }
 
 var _ interpreter.Activation = (*activation)(nil)
@@ -132,7 +147,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if v, ok := a.params[name]; ok {
 		return v, true
 	}
-	if v, ok := a.m[name]; ok {
+	if v, ok := a.m.Get(name); ok {
 		return v, true
 	}
 	if !metrics.Known(name) {
@@ -171,7 +186,7 @@ func (a *activation) value(name string) float64 {
 	if name == "" {
 		return 0
 	}
-	if v, ok := a.m[name]; ok {
+	if v, ok := a.m.Get(name); ok {
 		return v
 	}
 	return a.fallback(name)
@@ -273,7 +288,9 @@ func sourcesString(src []Source) string {
 // Evaluate applies the rules of the snapshot's scope level and tenant in
 // priority order, advances the scope's health state and returns the
 // decisions, each with an explanation. A snapshot older than one already
-// evaluated for the same scope returns nil. Decision ids are deterministic
+// evaluated for the same scope returns nil, as does one whose counters have
+// a layout this version cannot read (the evaluator stage dead-letters those
+// before). Decision ids are deterministic
 // in (tenant, scope, rule, at, action, state), so a replay yields the same
 // ids.
 func (e *Engine) Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision {
@@ -287,7 +304,10 @@ func (e *Engine) Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision {
 	cs := rs.forTenant(snap.GetScope().GetTenant())
 	rules := cs.byLevel[snap.GetScope().GetLevel()]
 	t := snap.GetAsOf().AsTime()
-	act := &activation{m: snap.GetMetrics(), snap: snap}
+	act, err := newActivation(snap)
+	if err != nil {
+		return nil
+	}
 
 	var fired, shadow []firing
 	for _, cr := range rules {

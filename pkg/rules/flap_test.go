@@ -93,7 +93,10 @@ func TestStateMachineInvariants(t *testing.T) {
 				if rank(after.State) < rank(before.State) || before.State == cooldown && after.State == ramping {
 					deesc++
 					drv := rs.base.byID[before.Rule]
-					act := &activation{m: mm, snap: snap}
+					act, err := newActivation(snap)
+					if err != nil {
+						t.Fatal(err)
+					}
 					if drv != nil && !drv.recovered(act) && before.State != ramping {
 						t.Fatalf("seed %d: left %s at %v without recovery of %s", seed, before.State, at, before.Rule)
 					}

@@ -44,7 +44,10 @@ func Score(snap *sgv1.WindowSnapshot) ScoreCard { return DefaultWeights().Score(
 //	replies             1 at reply_rate_7d ≥ 2 %, linear to 0 at 0 (">2% reply (cold) yields full points")
 //	volume_consistency  1 while sent_prev_24h ≤ 125 % of sent_avg_28d, 0 at ≥ 200 % ("alert if current volume >200% of norm"), linear between
 func (w Weights) Score(snap *sgv1.WindowSnapshot) ScoreCard {
-	a := &activation{m: snap.GetMetrics(), snap: snap}
+	a, err := newActivation(snap)
+	if err != nil {
+		a = &activation{snap: &sgv1.WindowSnapshot{}}
+	}
 	v := a.value
 	card := ScoreCard{Components: map[string]float64{}}
 	frac := map[string]float64{}
@@ -64,7 +67,7 @@ func (w Weights) Score(snap *sgv1.WindowSnapshot) ScoreCard {
 	}
 	if v("auth_fail_latest") >= 1 {
 		frac["technical_setup"] = 0
-	} else if v("auth_failures_7d") > 0 || v("auth_failure_rate_7d") > 0 || hasMetric(snap, "auth_fail_latest") {
+	} else if v("auth_failures_7d") > 0 || v("auth_failure_rate_7d") > 0 || a.m.Has("auth_fail_latest") {
 		frac["technical_setup"] = clamp(1 - 2*v("auth_failure_rate_7d"))
 	} else {
 		missing["technical_setup"] = true
@@ -104,11 +107,6 @@ func (w Weights) Score(snap *sgv1.WindowSnapshot) ScoreCard {
 		card.Total = math.Round(1000*earned/possible) / 10
 	}
 	return card
-}
-
-func hasMetric(snap *sgv1.WindowSnapshot, name string) bool {
-	_, ok := snap.GetMetrics()[name]
-	return ok
 }
 
 // band is 1 at or below good, 0 at or above bad, linear between.

@@ -88,8 +88,11 @@ type windowSpec struct {
 	counted bool  // published in WindowSnapshot.windows
 }
 
+// nWindowSpecs is the number of catalogue windows.
+const nWindowSpecs = 8
+
 // windowSpecs are the catalogue windows (pkg/metrics Windows), in order.
-var windowSpecs = []windowSpec{
+var windowSpecs = [nWindowSpecs]windowSpec{
 	{name: "1h", tier: 0, lo: -(minuteKeep - 1), hi: 0, counted: true},
 	{name: "24h", tier: 2, lo: 0, hi: 0, counted: true},
 	{name: "48h", tier: 1, lo: -47, hi: 0, counted: true},
@@ -104,7 +107,7 @@ var tierRes = [3]int64{minuteNanos, hourNanos, dayNanos}
 
 // metricNames are the precomputed catalogue names of one count or rate base.
 type metricNames struct {
-	window, wilson        [8]string // <base>_<window>, <base>_wilson_<window>
+	window, wilson        [nWindowSpecs]string // <base>_<window>, <base>_wilson_<window>
 	avg7, avg28, dod, wow string
 }
 
@@ -149,6 +152,9 @@ func (s *scopeState) tierAt(i int) *tier {
 
 // Snapshot returns the state of scope k evaluated at its as_of (the newest
 // event time folded in), or nil when the aggregator holds no such scope.
+// The snapshot is complete: counters, the counted windows and every
+// catalogue metric by name (for tools and tests; the pipeline publishes
+// CompactSnapshotAt).
 func (a *Aggregator) Snapshot(k ScopeKey) *sgv1.WindowSnapshot {
 	return a.SnapshotAt(k, time.Time{})
 }
@@ -157,6 +163,17 @@ func (a *Aggregator) Snapshot(k ScopeKey) *sgv1.WindowSnapshot {
 // so a periodic tick can slide the windows of an idle scope forward to the
 // tenant's watermark; the snapshot's as_of is that evaluation time.
 func (a *Aggregator) SnapshotAt(k ScopeKey, at time.Time) *sgv1.WindowSnapshot {
+	return a.snapshotAt(k, at, true)
+}
+
+// CompactSnapshotAt is SnapshotAt with the counters only: what the
+// windowed-metrics stage publishes and the rules read through MetricsOf,
+// about 0.5 KB where the complete form is 15 KB.
+func (a *Aggregator) CompactSnapshotAt(k ScopeKey, at time.Time) *sgv1.WindowSnapshot {
+	return a.snapshotAt(k, at, false)
+}
+
+func (a *Aggregator) snapshotAt(k ScopeKey, at time.Time, complete bool) *sgv1.WindowSnapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.scopes[k]
@@ -167,106 +184,43 @@ func (a *Aggregator) SnapshotAt(k ScopeKey, at time.Time) *sgv1.WindowSnapshot {
 	if !at.IsZero() && at.UnixNano() > eval {
 		eval = at.UnixNano()
 	}
-	return s.snapshot(eval)
+	return s.snapshot(eval, complete)
 }
 
-func (s *scopeState) snapshot(eval int64) *sgv1.WindowSnapshot {
+// snapshot evaluates s at eval; complete adds the counted windows and the
+// metrics map to the counters.
+func (s *scopeState) snapshot(eval int64, complete bool) *sgv1.WindowSnapshot {
 	snap := &sgv1.WindowSnapshot{
 		Scope:   s.key.Scope(),
 		AsOf:    timestamppb.New(time.Unix(0, eval).UTC()),
 		Version: s.version,
-		Metrics: make(map[string]float64, 512),
 	}
-	m := snap.Metrics
-	var tot [8]totals
-	for i, w := range windowSpecs {
-		res := tierRes[w.tier]
-		base := floorDiv(eval, res)
-		s.tierAt(w.tier).sum(base+w.lo, base+w.hi, &tot[i])
-		if w.counted {
-			snap.Windows = append(snap.Windows, windowCounts(w.name, &tot[i], time.Unix(0, (base+w.lo)*res), time.Unix(0, eval)))
-		}
-	}
-	// Indexes into tot.
-	const w24, w7d, wPrev24, wPrev7 = 1, 4, 6, 7
-
-	di := floorDiv(eval, dayNanos)
-	var avg7, avg28, d14 totals
-	s.day.sum(di-7, di-1, &avg7)
-	s.day.sum(di-28, di-1, &avg28)
-	s.day.sum(di-13, di, &d14)
-
-	for c, name := range counterNames {
-		if name == "" {
-			continue
-		}
-		n := &countMetricNames[c]
-		for i := range windowSpecs {
-			m[n.window[i]] = float64(tot[i].c[c])
-		}
-		m[n.avg7] = float64(avg7.c[c]) / 7
-		m[n.avg28] = float64(avg28.c[c]) / 28
-		m[n.dod] = change(float64(tot[w24].c[c]), float64(tot[wPrev24].c[c]))
-		m[n.wow] = change(float64(tot[w7d].c[c]), float64(tot[wPrev7].c[c]))
-	}
-	for ri := range rateDefs {
-		r := &rateDefs[ri]
-		n := &rateMetricNames[ri]
-		var rates [8]float64
-		for i := range windowSpecs {
-			num, den, rate := r.eval(&tot[i])
-			rates[i] = rate
-			m[n.window[i]] = rate
-			if r.wilson {
-				m[n.wilson[i]] = WilsonLower(num, den)
-			}
-		}
-		m[n.dod] = change(rates[w24], rates[wPrev24])
-		m[n.wow] = change(rates[w7d], rates[wPrev7])
-	}
-
-	// Scalars.
 	if s.pm.set {
-		m["postmaster_spam_rate"] = s.pm.spam
-		m["postmaster_reputation"] = reputationScore(s.pm.rep)
-		m["postmaster_delivery_error_rate"] = s.pm.der
-		m["postmaster_age_hours"] = float64(eval-s.pm.at) / float64(hourNanos)
 		snap.PostmasterSpamRate = s.pm.spam
 		snap.PostmasterReputation = reputationWord(s.pm.rep)
 		snap.PostmasterAt = timestamppb.New(time.Unix(0, s.pm.at).UTC())
-	} else {
-		m["postmaster_spam_rate"] = 0
-		m["postmaster_reputation"] = 0
-		m["postmaster_delivery_error_rate"] = 0
-		m["postmaster_age_hours"] = -1
 	}
-	maxProv, nTests := s.placementMaxProvider(eval)
-	m["placement_spam_rate_max_provider"] = maxProv
-	m["placement_tests_recent"] = float64(nTests)
-	m["provider_concentration_7d"] = providerConcentration(&tot[w7d])
-	m["active_days"] = float64(floorDiv(eval-s.first, dayNanos))
-	if s.auth.set && s.auth.failed {
-		m["auth_fail_latest"] = 1
-	} else {
-		m["auth_fail_latest"] = 0
+	var tot layoutTotals
+	s.sumLayout(eval, &tot)
+	snap.Counters = s.counters(eval, &tot)
+	if !complete {
+		return snap
 	}
-	m["negative_contacts_14d"] = float64(d14.c[cComplaints] + d14.c[cNegativeReplies] + d14.c[cUnsubscribes])
+	for _, w := range windowSpecs {
+		if w.counted {
+			// The breakdowns (replies by category, placement by
+			// provider and folder) need the tier's sparse counters.
+			var t totals
+			res := tierRes[w.tier]
+			base := floorDiv(eval, res)
+			s.tierAt(w.tier).sum(base+w.lo, base+w.hi, &t)
+			snap.Windows = append(snap.Windows, windowCounts(w.name, &t, time.Unix(0, (base+w.lo)*res), time.Unix(0, eval)))
+		}
+	}
+	m := Metrics{snap: snap, tot: &tot}
+	copy(m.neg[:], tot[w7d].x[xProviderNegBase:])
+	snap.Metrics = m.All()
 	return snap
-}
-
-// providerConcentration is the top provider's share of the negative signals
-// (complaints and hard bounces) in t; 0 when there are none.
-func providerConcentration(t *totals) float64 {
-	var sum, top int64
-	for p := range nProviders {
-		v := t.x[int(xProviderNegBase)+p]
-		sum += v
-		top = max(top, v)
-	}
-	if sum == 0 {
-		return 0
-	}
-	return float64(top) / float64(sum)
 }
 
 // TopProvider returns the provider word with the most 7d negative signals of

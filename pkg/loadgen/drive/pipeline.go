@@ -17,6 +17,7 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/loadgen"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -98,7 +99,7 @@ func windowTotal(sn *sgv1.WindowSnapshot) int64 {
 	}
 	var n float64
 	for _, m := range countedMetrics {
-		n += sn.GetMetrics()[m]
+		n += window.MetricValue(sn, m)
 	}
 	return int64(math.Round(n))
 }
@@ -337,7 +338,7 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 			return
 		}
 		if isSpike {
-			if v := int64(sn.GetMetrics()["delivered_24h"]); v > s.warmed.Load() {
+			if v := int64(window.MetricValue(sn, "delivered_24h")); v > s.warmed.Load() {
 				s.warmed.Store(v)
 			}
 			return

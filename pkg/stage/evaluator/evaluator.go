@@ -3,6 +3,7 @@
 package evaluator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -28,6 +30,13 @@ type Evaluator interface {
 	MarshalScope(scope *sgv1.Scope) ([]byte, error)
 	// RestoreScopes replaces all state with the given records.
 	RestoreScopes(records [][]byte) error
+}
+
+// LevelWatcher is implemented by evaluators that know which scope levels
+// their rules watch (*rules.Engine): the stage skips the snapshots of other
+// levels before decoding them.
+type LevelWatcher interface {
+	Watches(level sgv1.ScopeLevel) bool
 }
 
 // Stage is a kafka.Handler and kafka.Flusher.
@@ -61,11 +70,22 @@ func New(eval Evaluator, pub Publisher, reg prometheus.Registerer) (*Stage, erro
 }
 
 // Handle evaluates one snapshot. A snapshot older than one already seen for
-// its scope (the periodic tick racing an update) is skipped.
+// its scope (the periodic tick racing an update) is skipped, as is one of a
+// level no rule watches (read from the record key, before decoding). A
+// snapshot that does not decode, or whose counters have a layout this
+// version cannot read, is a permanent error (dead-lettered).
 func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
+	if w, ok := s.eval.(LevelWatcher); ok {
+		if l, ok := keyLevel(msg.Key(), msg.Header(kafka.HeaderTenant)); ok && !w.Watches(l) {
+			return nil
+		}
+	}
 	snap := &sgv1.WindowSnapshot{}
 	if err := proto.Unmarshal(msg.Value(), snap); err != nil {
 		return kafka.Permanent("snapshot", fmt.Errorf("decode snapshot: %w", err))
+	}
+	if _, err := window.MetricsOf(snap); err != nil {
+		return kafka.Permanent("snapshot", err)
 	}
 	sc := snap.GetScope()
 	key := string(topics.Key(sc.GetTenant(), canonical.LevelWord(sc.GetLevel()), sc.GetTarget()))
@@ -98,6 +118,20 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 		s.pending = append(s.pending, kafka.Record{Topic: topics.RulesState, Key: []byte(key), Value: st})
 	}
 	return nil
+}
+
+// keyLevel reads the scope level of a tenant|level|target record key whose
+// tenant is in the tenant header (a tenant or target may hold '|').
+func keyLevel(key, tenant []byte) (sgv1.ScopeLevel, bool) {
+	if tenant == nil || len(key) <= len(tenant) || !bytes.HasPrefix(key, tenant) || key[len(tenant)] != '|' {
+		return 0, false
+	}
+	word, _, ok := bytes.Cut(key[len(tenant)+1:], []byte{'|'})
+	if !ok {
+		return 0, false
+	}
+	l, err := canonical.ParseLevel(string(word))
+	return l, err == nil
 }
 
 // Restore rebuilds the health states from the compacted state topic.

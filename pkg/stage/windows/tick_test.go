@@ -11,6 +11,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -65,7 +66,7 @@ func TestSnapshotsAfterATickAreNotOlderThanIt(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, sn := range domainSnaps() {
-				if sn.GetMetrics()["delivered_24h"] == n {
+				if window.MetricValue(sn, "delivered_24h") == n {
 					return sn
 				}
 			}

@@ -362,7 +362,7 @@ func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, e
 	}
 	recs := make([]kafka.Record, 0, len(keys))
 	for _, k := range keys {
-		snap := s.agg.SnapshotAt(k, at)
+		snap := s.agg.CompactSnapshotAt(k, at)
 		if snap == nil {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -213,14 +214,14 @@ func TestHopChain(t *testing.T) {
 	eventually(t, "a snapshot of domain acme.io with every delivery counted once", 30*time.Second, func() bool {
 		for _, sn := range readTopic(t, brokers, topics.Metrics, func() *sgv1.WindowSnapshot { return &sgv1.WindowSnapshot{} }) {
 			if sn.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && sn.GetScope().GetTarget() == "acme.io" &&
-				sn.GetMetrics()["delivered_24h"] == delivered && sn.GetMetrics()["complaints_24h"] == complaints {
+				window.MetricValue(sn, "delivered_24h") == delivered && window.MetricValue(sn, "complaints_24h") == complaints {
 				domainSnap = sn
 				return true
 			}
 		}
 		return false
 	})
-	if got := domainSnap.GetMetrics()["complaint_rate_24h"]; got != float64(complaints)/delivered {
+	if got := window.MetricValue(domainSnap, "complaint_rate_24h"); got != float64(complaints)/delivered {
 		t.Errorf("complaint_rate_24h = %v, want %v", got, float64(complaints)/delivered)
 	}
 	defer func() {
@@ -311,7 +312,7 @@ func TestHopChain(t *testing.T) {
 	eventually(t, "the restored window counting only the new delivery", 30*time.Second, func() bool {
 		for _, sn := range readTopic(t, brokers, topics.Metrics, func() *sgv1.WindowSnapshot { return &sgv1.WindowSnapshot{} }) {
 			if sn.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && sn.GetScope().GetTarget() == "acme.io" {
-				switch d := sn.GetMetrics()["delivered_24h"]; {
+				switch d := window.MetricValue(sn, "delivered_24h"); {
 				case d > delivered+1:
 					t.Fatalf("delivered_24h = %v after a redelivery: counted twice", d)
 				case d == delivered+1:

@@ -15,6 +15,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/clickhouse"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -83,7 +84,7 @@ func TestNormalizerDeadLetterAndRedrive(t *testing.T) {
 		d := -1.0
 		for _, sn := range readTopic(t, brokers, topics.Metrics, func() *sgv1.WindowSnapshot { return &sgv1.WindowSnapshot{} }) {
 			if sn.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN && sn.GetScope().GetTarget() == "dlq.io" {
-				d = sn.GetMetrics()["delivered_24h"]
+				d = window.MetricValue(sn, "delivered_24h")
 			}
 		}
 		return d
