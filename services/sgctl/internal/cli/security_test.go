@@ -33,6 +33,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/enforce"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/loadgen/drive"
 	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/service/tlstest"
 	"github.com/sendguard/sendguard/pkg/topics"
@@ -368,6 +369,39 @@ func TestTLSAndTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("load and bench transports over TLS", func(t *testing.T) {
+		cfg, err := service.ClientTLSFiles{CA: s.caFile}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := timestamppb.New(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		evs := []*sgv1.Event{{EventId: "a-sink-1", Type: sgv1.EventType_EVENT_TYPE_SENT, OccurredAt: at, Sender: "ann@acme.io", Recipient: "s1@example.org"}}
+		keys := drive.Keys{"acme": secKeyA}
+		hs := drive.NewHTTPSink(s.http, keys, 1, drive.WithTLS(cfg))
+		defer hs.Close()
+		if n, err := hs.Send(context.Background(), "acme", evs); n != 1 || err != nil {
+			t.Errorf("HTTP sink over TLS: %d, %v", n, err)
+		}
+		plain := drive.NewHTTPSink(s.http, keys, 1)
+		defer plain.Close()
+		if n, err := plain.Send(context.Background(), "acme", evs); n != 0 || err == nil {
+			t.Errorf("plaintext HTTP sink on the TLS listener: %d, %v; want refused", n, err)
+		}
+		gs, err := drive.NewGRPCSink(s.grpc, keys, drive.WithTLS(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gs.Close()
+		evs[0].EventId = "a-sink-2"
+		if n, err := gs.Send(context.Background(), "acme", evs); n != 1 || err != nil {
+			t.Errorf("gRPC sink over TLS: %d, %v", n, err)
+		}
+		res, err := drive.Checks(context.Background(), drive.ChecksConfig{Addr: s.grpc, Key: secKeyA, Duration: 200 * time.Millisecond, Concurrency: 2, Conns: 1, Tenant: "acme", DryRun: true, TLS: cfg})
+		if err != nil || res.Checks == 0 || res.Errors != 0 {
+			t.Errorf("bench check over TLS: %+v, %v", res, err)
+		}
+	})
+
 	t.Run("ControlService needs a client certificate", func(t *testing.T) {
 		serverOnly := []string{"--tls-ca", s.caFile}
 		rogue := []string{"--tls-ca", s.caFile, "--tls-cert", s.rogueCert, "--tls-key", s.rogueKey}
@@ -609,6 +643,25 @@ func TestTLSAndTenantIsolation(t *testing.T) {
 	}
 	if _, err := permTLS.Check(withKey(t, secBadKey), &sgv1.CheckRequest{Sender: "a@acme.io"}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("unknown key over gRPC: %v", err)
+	}
+	// Keys in the URL (ESPs that can only call a URL): accepted, refused
+	// as bad input, refused as unknown.
+	for _, tc := range []struct {
+		key, body string
+		want      int
+	}{
+		{secKeyA, `[{"email":"a@example.org","timestamp":1795262400,"event":"delivered","sg_event_id":"sg-1"}]`, http.StatusAccepted},
+		{secKeyA, `{"not":"sendgrid"`, http.StatusBadRequest},
+		{secBadKey, `[]`, http.StatusUnauthorized},
+	} {
+		resp, err := s.httpTLS.Post("https://"+s.http+"/v1/webhooks/sendgrid?key="+tc.key, "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("webhook with the key in the URL: %d, want %d", resp.StatusCode, tc.want)
+		}
 	}
 
 	t.Run("no secret in logs", func(t *testing.T) {
