@@ -7,6 +7,7 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"container/heap"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,19 @@ type Config struct {
 	// in Stats.Skipped). By default events are sorted by event time first
 	// (a backtest of history exported in any order).
 	ArrivalOrder bool
+	// Reorder, in arrival order, holds each event until the newest event
+	// time seen is Reorder ahead of it (or the stream ends) and releases
+	// the held events in event-time order: events arriving out of order by
+	// at most Reorder give exactly the decisions of event-time order, and
+	// each decision comes Reorder of event time later than without the
+	// hold. Zero means Window.Lateness (its default when unset), so any
+	// arrival order of the events the windows accept decides the same;
+	// negative disables the hold (every event counts on arrival, and a rate
+	// hovering at a threshold may cross it in one order and not another).
+	// An arrival-order replay is one stream with one clock, the newest
+	// event time fed, whatever the tenants: a file mixing tenants far apart
+	// in time is best replayed sorted.
+	Reorder time.Duration
 	// OnDecision, when set, sees every decision of the engine before its
 	// commands are applied (audits, property tests).
 	OnDecision func(*sgv1.Decision)
@@ -145,6 +159,12 @@ type Runner struct {
 	nextTick, nextFlush time.Time
 	lastTick            time.Time // the newest tick evaluated
 	st                  Stats
+
+	// The reorder hold (Config.Reorder): events by event time, the newest
+	// event time fed, the hold and the lateness.
+	held              heldEvents
+	newest            time.Time
+	reorder, lateness time.Duration
 }
 
 // NewRunner returns a runner that calls emit for every command.
@@ -169,6 +189,14 @@ func NewRunner(cfg Config, emit func(*sgv1.ControlCommand) error) *Runner {
 	}
 	if r.flush == 0 {
 		r.flush = DefaultFlush
+	}
+	r.lateness = cfg.Window.Lateness
+	if r.lateness <= 0 {
+		r.lateness = window.DefaultLateness
+	}
+	r.reorder = cfg.Reorder
+	if r.reorder == 0 {
+		r.reorder = r.lateness
 	}
 	return r
 }
@@ -236,11 +264,42 @@ func (r *Runner) flushDirty() error {
 	return r.apply(r.state.DrainPending())
 }
 
-// Feed processes one event: flushes and ticks that its time passes, the
-// event-driven suppressions, then the windows (a late, future or invalid
-// event is skipped and counted).
+// Feed takes one event in arrival order. With a reorder hold, an event
+// more than the lateness behind the newest one is skipped (late) and the
+// others are held and processed in event-time order once the newest event
+// time is the hold ahead of them; without, it is processed at once.
 func (r *Runner) Feed(ev *sgv1.Event) error {
 	r.st.Events++
+	if r.reorder < 0 {
+		return r.process(ev)
+	}
+	at := ev.GetOccurredAt().AsTime()
+	if at.Before(r.newest.Add(-r.lateness)) {
+		r.st.Skipped++
+		return nil
+	}
+	if at.After(r.newest) {
+		r.newest = at
+	}
+	r.held.push(ev, at)
+	return r.release(r.newest.Add(-r.reorder))
+}
+
+// release processes, in event-time order, the held events at or before
+// upTo (all of them when upTo is zero).
+func (r *Runner) release(upTo time.Time) error {
+	for r.held.Len() > 0 && (upTo.IsZero() || !r.held.min().After(upTo)) {
+		if err := r.process(r.held.pop()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// process counts one event: flushes and ticks that its time passes, the
+// event-driven suppressions, then the windows (a late, future or invalid
+// event is skipped and counted).
+func (r *Runner) process(ev *sgv1.Event) error {
 	if at := ev.GetOccurredAt().AsTime(); at.After(r.now) {
 		r.now = at
 	}
@@ -285,8 +344,52 @@ func (r *Runner) Feed(ev *sgv1.Event) error {
 	return nil
 }
 
-// Close flushes what the last events changed and returns the stats.
+// Close processes the held events, flushes what the last events changed
+// and returns the stats.
 func (r *Runner) Close() (Stats, error) {
+	if err := r.release(time.Time{}); err != nil {
+		return r.st, err
+	}
 	err := r.flushDirty()
 	return r.st, err
 }
+
+// heldEvents is a min-heap of events by event time, ties in arrival order.
+type heldEvents struct {
+	items []heldEvent
+	seq   uint64
+}
+
+type heldEvent struct {
+	at  time.Time
+	seq uint64
+	ev  *sgv1.Event
+}
+
+func (h *heldEvents) Len() int { return len(h.items) }
+
+func (h *heldEvents) Less(i, j int) bool {
+	a, b := &h.items[i], &h.items[j]
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	return a.seq < b.seq
+}
+
+func (h *heldEvents) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *heldEvents) Push(x any)    { h.items = append(h.items, x.(heldEvent)) }
+
+func (h *heldEvents) Pop() any {
+	last := h.items[len(h.items)-1]
+	h.items[len(h.items)-1] = heldEvent{}
+	h.items = h.items[:len(h.items)-1]
+	return last
+}
+
+func (h *heldEvents) push(ev *sgv1.Event, at time.Time) {
+	h.seq++
+	heap.Push(h, heldEvent{at: at, seq: h.seq, ev: ev})
+}
+
+func (h *heldEvents) min() time.Time   { return h.items[0].at }
+func (h *heldEvents) pop() *sgv1.Event { return heap.Pop(h).(heldEvent).ev }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
@@ -303,12 +306,13 @@ func sameDecisions(want, got []*sgv1.ControlCommand, lostOnly bool) string {
 	return sb.String()
 }
 
-// TestOrderWithinAFlushDoesNotMatter: events arriving in any order within
-// the stretch of event time that one evaluation covers give exactly the
-// same commands (the windows do not depend on arrival order).
+// TestOrderWithinAFlushDoesNotMatter: without the reorder hold, events
+// arriving in any order within the stretch of event time that one
+// evaluation covers give exactly the same commands (the windows do not
+// depend on arrival order).
 func TestOrderWithinAFlushDoesNotMatter(t *testing.T) {
 	evs := readTraffic(t, 2, 4)
-	want := replay(t, evs, Config{ArrivalOrder: true})
+	want := replay(t, evs, Config{ArrivalOrder: true, Reorder: -1})
 	for seed := uint64(1); seed <= 2; seed++ {
 		rnd := rand.New(rand.NewPCG(seed, 13))
 		// Within each 5-minute bucket, a random order.
@@ -319,26 +323,65 @@ func TestOrderWithinAFlushDoesNotMatter(t *testing.T) {
 		got := replay(t, arrival(evs, func(i int) time.Duration {
 			at := evs[i].GetOccurredAt().AsTime()
 			return at.Truncate(DefaultFlush).Add(time.Duration(perm[i])).Sub(at)
-		}), Config{ArrivalOrder: true})
+		}), Config{ArrivalOrder: true, Reorder: -1})
 		if d := diff(keys(want.cmds), keys(got.cmds)); d != "" {
 			t.Errorf("seed %d: shuffled within flush buckets, the commands differ:\n%s", seed, d)
 		}
 	}
 }
 
-// TestOrderWithinLatenessLosesNoStop: events arriving up to half the
-// lateness out of order are all counted and every pause, throttle and
-// suppression of the ordered stream is still decided. (A rate hovering at
-// its threshold can cross it briefly in one arrival order and not in
-// another, e.g. bounces arriving before the sends of the same minutes:
-// extra decisions are logged, not failed.)
-func TestOrderWithinLatenessLosesNoStop(t *testing.T) {
+// decisionIDs returns the ids of decs, sorted.
+func decisionIDs(decs []*sgv1.Decision) []string {
+	ids := make([]string, len(decs))
+	for i, d := range decs {
+		ids[i] = d.GetDecisionId()
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// TestAnyOrderWithinLatenessDecidesTheSame is the order property: the same
+// events arriving in any order within the lateness (each up to a whole
+// lateness late) give exactly the decisions and commands of event-time
+// order — alerts at a hovering threshold included — because the replay
+// holds events for the lateness and counts them in event-time order.
+func TestAnyOrderWithinLatenessDecidesTheSame(t *testing.T) {
+	for _, days := range []int{2, 4} {
+		evs := readTraffic(t, uint64(days), days)
+		want := replay(t, evs, Config{})
+		if len(want.cmds) == 0 {
+			t.Fatalf("%d days: the ordered stream decides nothing", days)
+		}
+		for seed := uint64(1); seed <= 3; seed++ {
+			rnd := rand.New(rand.NewPCG(seed, 11))
+			shuffled := arrival(evs, func(int) time.Duration { return time.Duration(rnd.Int64N(int64(window.DefaultLateness))) })
+			got := replay(t, shuffled, Config{ArrivalOrder: true})
+			if got.st.Skipped != 0 {
+				t.Fatalf("%d days, seed %d: %d events refused as late", days, seed, got.st.Skipped)
+			}
+			if d := diff(keys(want.cmds), keys(got.cmds)); d != "" {
+				t.Errorf("%d days, seed %d: shuffled within the lateness, the commands differ:\n%s", days, seed, d)
+			}
+			if w, g := decisionIDs(want.decs), decisionIDs(got.decs); !slices.Equal(w, g) {
+				t.Errorf("%d days, seed %d: %d decisions, want the %d of event-time order", days, seed, len(g), len(w))
+			}
+		}
+	}
+}
+
+// TestWithoutTheHoldNoStopIsLost: with the hold off, events count on
+// arrival; up to half the lateness out of order they are all counted and
+// every pause, throttle and suppression of the ordered stream is still
+// decided. (A rate hovering at its threshold can cross it briefly in one
+// arrival order and not in another, e.g. bounces arriving before the sends
+// of the same minutes: the extra decisions are logged.)
+func TestWithoutTheHoldNoStopIsLost(t *testing.T) {
 	evs := readTraffic(t, 2, 4)
-	want := replay(t, evs, Config{ArrivalOrder: true})
+	want := replay(t, evs, Config{ArrivalOrder: true, Reorder: -1})
 	const delay = window.DefaultLateness / 2
 	for seed := uint64(1); seed <= 2; seed++ {
 		rnd := rand.New(rand.NewPCG(seed, 11))
-		got := replay(t, arrival(evs, func(int) time.Duration { return time.Duration(rnd.Int64N(int64(delay))) }), Config{ArrivalOrder: true})
+		got := replay(t, arrival(evs, func(int) time.Duration { return time.Duration(rnd.Int64N(int64(delay))) }), Config{ArrivalOrder: true, Reorder: -1})
 		if got.st.Skipped != 0 {
 			t.Fatalf("seed %d: %d events refused as late", seed, got.st.Skipped)
 		}
@@ -348,6 +391,44 @@ func TestOrderWithinLatenessLosesNoStop(t *testing.T) {
 		if d := sameDecisions(want.cmds, got.cmds, false); d != "" {
 			t.Logf("seed %d: shuffled within the lateness, decisions at a hovering threshold differ:\n%s", seed, d)
 		}
+	}
+}
+
+// TestShortHoldCountsLaterEvents: an event arriving later than the hold but
+// within the lateness still counts (on arrival, out of order), and one
+// beyond the lateness is refused.
+func TestShortHoldCountsLaterEvents(t *testing.T) {
+	// Sends every minute for three hours.
+	var evs []*sgv1.Event
+	for i := range 180 {
+		evs = append(evs, &sgv1.Event{EventId: fmt.Sprintf("s%d", i), Tenant: DefaultTenant, Type: sgv1.EventType_EVENT_TYPE_SENT,
+			OccurredAt: timestamppb.New(day0.Add(time.Duration(i) * time.Minute)), Sender: "ann@acme.io", Recipient: "x@gmail.com"})
+	}
+	n := len(evs)
+	for _, tt := range []struct {
+		name    string
+		behind  int // minutes
+		skipped int
+	}{
+		{"later than the hold", 20, 0},
+		{"beyond the lateness", 2 * int(window.DefaultLateness/time.Minute), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k := n - 1 - tt.behind // arrives last, behind minutes after its time
+			late := arrival(evs, func(i int) time.Duration {
+				if i == k {
+					return time.Duration(tt.behind)*time.Minute + time.Nanosecond
+				}
+				return 0
+			})
+			if late[n-1] != evs[k] {
+				t.Fatal("the event does not arrive last")
+			}
+			got := replay(t, late, Config{ArrivalOrder: true, Reorder: 10 * time.Minute})
+			if got.st.Skipped != tt.skipped {
+				t.Fatalf("skipped %d, want %d", got.st.Skipped, tt.skipped)
+			}
+		})
 	}
 }
 

@@ -27,6 +27,8 @@ func loadRules(spec string) (*rules.RuleSet, error) {
 func runReplay(args []string, in io.Reader, out, errOut io.Writer) int {
 	fs := flags("replay", errOut)
 	ruleSpec := fs.String("rules", "default", "rule-set file, or default for the built-in pack")
+	arrival := fs.Bool("arrival-order", false, "process the events in file order, as live processing sees them in arrival order (events more than the lateness behind the newest are refused), instead of sorting them by event time")
+	reorder := fs.Duration("reorder", 0, "with --arrival-order, hold events this much event time and count them in event-time order (0: the lateness, so any order of accepted events decides the same; negative: no hold)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -46,7 +48,7 @@ func runReplay(args []string, in io.Reader, out, errOut io.Writer) int {
 		return 1
 	}
 	enc := json.NewEncoder(out)
-	st, err := replay.Run(events, replay.Config{Rules: rs}, func(c *sgv1.ControlCommand) error {
+	st, err := replay.Run(events, replay.Config{Rules: rs, ArrivalOrder: *arrival, Reorder: *reorder}, func(c *sgv1.ControlCommand) error {
 		return enc.Encode(control.FromProto(c))
 	})
 	if err != nil {
