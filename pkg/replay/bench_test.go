@@ -33,7 +33,8 @@ func BenchmarkReplay(b *testing.B) {
 // BenchmarkDecisionLatency measures the time from feeding the event that
 // crosses a threshold (the second complaint of 400 delivered by a sender:
 // 0.5 % ≥ 0.3 %, sender-complaint-critical) to the pause command, with the
-// runner evaluating after every event (Flush −1). With the default flush a
+// runner evaluating after every event (Flush −1) without the reorder hold
+// (Reorder −1), as live processing does. With the default flush a
 // decision additionally waits for up to DefaultFlush of event time.
 // Reports the median and the 99th percentile.
 func BenchmarkDecisionLatency(b *testing.B) {
@@ -49,7 +50,7 @@ func BenchmarkDecisionLatency(b *testing.B) {
 		b.StopTimer()
 		var start time.Time
 		var got time.Duration
-		r := NewRunner(Config{Flush: -1}, func(c *sgv1.ControlCommand) error {
+		r := NewRunner(Config{Flush: -1, Reorder: -1}, func(c *sgv1.ControlCommand) error {
 			if got == 0 && !start.IsZero() && c.GetAction() == sgv1.Action_ACTION_PAUSE && c.GetScope().GetLevel() == sgv1.ScopeLevel_SCOPE_LEVEL_SENDER {
 				got = time.Since(start)
 			}
