@@ -1,5 +1,7 @@
 // Command devstack runs the embedded default: broker, all five services
-// over the Kafka protocol, and ClickHouse when reachable.
+// over the Kafka protocol, and ClickHouse when reachable. With --tls-cert
+// and --tls-key its HTTP and gRPC addresses speak only TLS; with
+// --tls-client-ca, ControlService also needs a client certificate.
 package main
 
 import (
