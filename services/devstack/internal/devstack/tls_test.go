@@ -183,3 +183,29 @@ func TestConfigValidateTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSFlags: the TLS settings come from flags or SENDGUARD_TLS_*
+// variables, a flag beating its variable; client auth defaults to control.
+func TestTLSFlags(t *testing.T) {
+	env := map[string]string{"SENDGUARD_TLS_CERT": "/etc/sg/tls.crt", "SENDGUARD_TLS_KEY": "/etc/sg/tls.key", "SENDGUARD_TLS_CLIENT_CA": "/etc/sg/ca.pem"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want service.TLSFiles
+	}{
+		{"variables", nil, service.TLSFiles{Cert: "/etc/sg/tls.crt", Key: "/etc/sg/tls.key", ClientCA: "/etc/sg/ca.pem", ClientAuth: "control"}},
+		{"flags beat variables", []string{"--tls-cert", "a.crt", "--tls-client-auth", "all"}, service.TLSFiles{Cert: "a.crt", Key: "/etc/sg/tls.key", ClientCA: "/etc/sg/ca.pem", ClientAuth: "all"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			f := service.NewFlags("devstack", func(k string) string { return env[k] })
+			BindFlags(f, &c)
+			if err := f.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if c.TLS != tc.want {
+				t.Errorf("TLS = %+v, want %+v", c.TLS, tc.want)
+			}
+		})
+	}
+}
