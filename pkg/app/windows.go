@@ -61,7 +61,7 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	}
 	read := windows.BrokerStateReader(e.Common.Kafka)
 	admit := windows.NewAdmit(window.AdmitConfig{Lateness: opts.Window.Lateness, MaxFuture: opts.Window.MaxFuture},
-		e.Producer, sink, checker, read, e.Logger.Named("admit"))
+		e.Producer, sink, checker, read, windows.BrokerPartitions(e.Common.Kafka), e.Logger.Named("admit"))
 	if err := e.runner(GroupWindows, topics.Events, "windowed-metrics", admit); err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -15,16 +15,9 @@ import (
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
-// Headers of sg.scoped-events.v1 records.
-const (
-	HeaderSrcPartition = "sg-src-partition"
-	HeaderSrcOffset    = "sg-src-offset"
-	HeaderLevel        = "sg-level"
-	HeaderTarget       = "sg-target"
-	// HeaderPartition, on a window checkpoint, names the sg.scoped-events.v1
-	// partition that owns the scope.
-	HeaderPartition = "sg-partition"
-)
+// HeaderPartition, on a window checkpoint (sg.window-state.v1), names the
+// sg.scoped-events.v1 partition that owns the scope.
+const HeaderPartition = "sg-partition"
 
 // StateReader reads a whole compacted topic (kafka.ReadAll bound to the
 // brokers).
@@ -84,6 +77,42 @@ type Admit struct {
 	out   []kafka.Record
 	rows  []pendingRow
 	keys  []window.ScopeKey
+
+	// Scoped updates not yet published, by sg.scoped-events.v1 partition.
+	partitions PartitionCounter
+	nScoped    int       // partitions of sg.scoped-events.v1
+	nScopedAt  time.Time // when nScoped was read
+	batches    map[int]*scopedBatch
+	seq        uint64 // events handled, to add each event once per batch
+}
+
+// PartitionCounter returns the number of partitions of sg.scoped-events.v1.
+type PartitionCounter func(ctx context.Context) (int, error)
+
+// BrokerPartitions returns a PartitionCounter asking brokers.
+func BrokerPartitions(brokers []string) PartitionCounter {
+	return func(ctx context.Context) (int, error) { return kafka.Partitions(ctx, brokers, topics.ScopedEvents) }
+}
+
+// FixedPartitions returns a PartitionCounter of n partitions (tests).
+func FixedPartitions(n int) PartitionCounter {
+	return func(context.Context) (int, error) { return n, nil }
+}
+
+// partitionsTTL is how long the partition count of sg.scoped-events.v1 is
+// trusted, as long as the producer trusts its metadata.
+const partitionsTTL = 10 * time.Second
+
+// maxBatchBytes bounds one sg.scoped-events.v1 record, well under the
+// producer's and broker's 1 MB defaults.
+const maxBatchBytes = 256 << 10
+
+// scopedBatch is one sg.scoped-events.v1 record being built.
+type scopedBatch struct {
+	b       sgv1.ScopedBatch
+	key     []byte // the key of one of its scopes: routes it to its partition
+	size    int
+	lastSeq uint64 // seq of the newest event added
 }
 
 var (
@@ -91,11 +120,15 @@ var (
 	_ kafka.Flusher = (*Admit)(nil)
 )
 
-// NewAdmit returns the admission step. sink and checker may be nil.
-func NewAdmit(cfg window.AdmitConfig, pub Publisher, sink EventSink, checker ExistingChecker, read StateReader, logger *zap.Logger) *Admit {
+// NewAdmit returns the admission step. sink and checker may be nil;
+// partitions tells how many partitions sg.scoped-events.v1 has, so the
+// step groups each scope's updates into a record of the partition that
+// scope's key hashes to.
+func NewAdmit(cfg window.AdmitConfig, pub Publisher, sink EventSink, checker ExistingChecker, read StateReader, partitions PartitionCounter, logger *zap.Logger) *Admit {
 	return &Admit{
 		adm: window.NewAdmission(cfg), pub: pub, sink: sink, checker: checker, read: read, logger: logger,
 		next: make(map[int32]int64), ahead: make(map[int32]map[string]bool),
+		partitions: partitions, batches: make(map[int]*scopedBatch),
 	}
 }
 
@@ -127,23 +160,73 @@ func (s *Admit) Handle(ctx context.Context, msg kafka.Message) error {
 		return nil
 	}
 	if window.CountsSomewhere(ev) {
-		s.keys = window.ScopeKeys(ev, s.keys[:0])
-		sp, so := []byte(strconv.FormatInt(int64(p), 10)), []byte(strconv.FormatInt(off, 10))
-		for _, k := range s.keys {
-			level := window.LevelWord(k.Level)
-			s.out = append(s.out, kafka.Record{
-				Topic: topics.ScopedEvents, Key: topics.Key(k.Tenant, level, k.Target), Value: msg.Value(),
-				Headers: map[string][]byte{
-					kafka.HeaderTenant: []byte(k.Tenant), HeaderSrcPartition: sp, HeaderSrcOffset: so,
-					HeaderLevel: []byte(level), HeaderTarget: []byte(k.Target),
-				},
-			})
+		if err := s.addScoped(ctx, ev, msg.Value(), p, off); err != nil {
+			return err
 		}
 	}
 	if s.sink != nil {
 		check := s.ahead[p][ev.GetTenant()+"\x00"+ev.GetEventId()]
 		s.rows = append(s.rows, pendingRow{partition: p, ev: ev, check: check})
 	}
+	return nil
+}
+
+// addScoped adds ev's scope updates to the batches of the partitions their
+// scopes hash to, sealing a batch that grew past maxBatchBytes.
+func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, raw []byte, p int32, off int64) error {
+	if s.nScoped == 0 || len(s.batches) == 0 && time.Since(s.nScopedAt) > partitionsTTL {
+		// Read the count only between flushes: one flush's updates are
+		// grouped by one count.
+		n, err := s.partitions(ctx)
+		if err != nil {
+			return fmt.Errorf("scoped events partitions: %w", err)
+		}
+		if n < 1 {
+			return fmt.Errorf("scoped events partitions: %d", n)
+		}
+		s.nScoped, s.nScopedAt = n, time.Now()
+	}
+	s.seq++
+	s.keys = window.ScopeKeys(ev, s.keys[:0])
+	for _, k := range s.keys {
+		key := topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target)
+		q := kafka.PartitionOf(key, s.nScoped)
+		b := s.batches[q]
+		if b == nil {
+			b = &scopedBatch{key: key}
+			s.batches[q] = b
+		}
+		if b.lastSeq != s.seq {
+			b.b.Events = append(b.b.Events, raw)
+			b.size += len(raw) + 4
+			b.lastSeq = s.seq
+		}
+		b.b.Updates = append(b.b.Updates, &sgv1.ScopedUpdate{
+			Tenant: k.Tenant, Level: k.Level, Target: k.Target,
+			Event: uint32(len(b.b.Events) - 1), SrcPartition: p, SrcOffset: off,
+		})
+		b.size += len(k.Tenant) + len(k.Target) + 24
+		if b.size >= maxBatchBytes {
+			if err := s.seal(q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// seal turns partition q's batch into a record to publish.
+func (s *Admit) seal(q int) error {
+	b := s.batches[q]
+	if b == nil || len(b.b.Updates) == 0 {
+		return nil
+	}
+	delete(s.batches, q)
+	val, err := proto.Marshal(&b.b)
+	if err != nil {
+		return fmt.Errorf("marshal scoped batch: %w", err)
+	}
+	s.out = append(s.out, kafka.Record{Topic: topics.ScopedEvents, Key: b.key, Value: val})
 	return nil
 }
 
@@ -190,6 +273,11 @@ func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
 // records first, then ClickHouse rows (looked up first when they may
 // already be there).
 func (s *Admit) Flush(ctx context.Context) error {
+	for q := range s.batches {
+		if err := s.seal(q); err != nil {
+			return err
+		}
+	}
 	for _, p := range s.adm.Partitions() {
 		if key, val, ok := s.adm.TakeSegment(p); ok {
 			s.out = append(s.out, kafka.Record{Topic: topics.AdmitState, Key: []byte(key), Value: val})

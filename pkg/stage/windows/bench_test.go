@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/topics"
 	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -63,7 +64,7 @@ func BenchmarkStepsInProcess(b *testing.B) {
 		vals[i], _ = proto.Marshal(e)
 	}
 	out := &capture{}
-	admit := NewAdmit(window.AdmitConfig{}, out, nil, nil, noState, zap.NewNop())
+	admit := NewAdmit(window.AdmitConfig{}, out, nil, nil, noState, FixedPartitions(8), zap.NewNop())
 	snaps := &capture{}
 	agg, err := New(window.Config{}, snaps, noState, zap.NewNop(), nil, 0)
 	if err != nil {
@@ -90,7 +91,7 @@ func BenchmarkStepsInProcess(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, r := range out.recs {
-				if r.Value == nil || r.Headers[HeaderLevel] == nil {
+				if r.Topic != topics.ScopedEvents {
 					continue // segments
 				}
 				fanout++

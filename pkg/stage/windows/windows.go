@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -173,9 +172,12 @@ func (s *Stage) restore(ctx context.Context, q int32) error {
 	return nil
 }
 
-// Handle folds one scoped record in. Records without a valid scope or
-// source, or whose event does not count in the named scope, are permanent
-// failures.
+// Handle folds one scoped batch in: every update, each event decoded once.
+// A record that does not decode is a permanent failure; so is one holding
+// updates without a valid scope or event, or whose event does not count in
+// the named scope — after its valid updates are folded in, so a re-drive
+// from the dead-letter topic changes nothing they counted (their source
+// offsets are remembered) and counts what was fixed.
 func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,38 +188,40 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 		}
 	}
 	s.next[q] = off + 1
-	k, sp, so, err := scopedHeaders(msg)
-	if err != nil {
-		return kafka.Permanent("window", err)
+	var batch sgv1.ScopedBatch
+	if err := proto.Unmarshal(msg.Value(), &batch); err != nil {
+		return kafka.Permanent("window", fmt.Errorf("decode scoped batch: %w", err))
 	}
-	ev := &sgv1.Event{}
-	if err := proto.Unmarshal(msg.Value(), ev); err != nil {
-		return kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
-	}
-	if _, err := s.agg.ApplyScoped(ev, k, sp, so); err != nil {
-		if errors.Is(err, window.ErrInvalidEvent) {
-			return kafka.Permanent("window", err)
+	events := make([]*sgv1.Event, len(batch.GetEvents()))
+	var bad []error
+	for _, u := range batch.GetUpdates() {
+		k := window.ScopeKey{Tenant: u.GetTenant(), Level: u.GetLevel(), Target: u.GetTarget()}
+		i := int(u.GetEvent())
+		if k.Tenant == "" || k.Target == "" || k.Level == sgv1.ScopeLevel_SCOPE_LEVEL_UNSPECIFIED || i >= len(events) || u.GetSrcPartition() < 0 || u.GetSrcOffset() < 0 {
+			bad = append(bad, fmt.Errorf("scoped update %v of event %d from %d@%d: bad scope or source", k, i, u.GetSrcPartition(), u.GetSrcOffset()))
+			continue
 		}
-		return err
+		if events[i] == nil {
+			ev := &sgv1.Event{}
+			if err := proto.Unmarshal(batch.GetEvents()[i], ev); err != nil {
+				bad = append(bad, fmt.Errorf("decode event %d: %w", i, err))
+				continue
+			}
+			events[i] = ev
+		}
+		if _, err := s.agg.ApplyScoped(events[i], k, u.GetSrcPartition(), u.GetSrcOffset()); err != nil {
+			if errors.Is(err, window.ErrInvalidEvent) {
+				bad = append(bad, err)
+				continue
+			}
+			return err
+		}
+		s.owner[k] = q
 	}
-	s.owner[k] = q
+	if len(bad) > 0 {
+		return kafka.Permanent("window", fmt.Errorf("%d of %d scoped updates refused: %w", len(bad), len(batch.GetUpdates()), errors.Join(bad...)))
+	}
 	return nil
-}
-
-// scopedHeaders reads the scope and source of a scoped record.
-func scopedHeaders(msg kafka.Message) (window.ScopeKey, int32, int64, error) {
-	tenant, level, target := string(msg.Header(kafka.HeaderTenant)), string(msg.Header(HeaderLevel)), string(msg.Header(HeaderTarget))
-	lv := sgv1.ScopeLevel_value["SCOPE_LEVEL_"+strings.ToUpper(level)]
-	k := window.ScopeKey{Tenant: tenant, Level: sgv1.ScopeLevel(lv), Target: target}
-	if lv == 0 || tenant == "" || target == "" {
-		return k, 0, 0, fmt.Errorf("scoped record: bad scope headers %q/%q/%q", tenant, level, target)
-	}
-	sp, err1 := strconv.ParseInt(string(msg.Header(HeaderSrcPartition)), 10, 32)
-	so, err2 := strconv.ParseInt(string(msg.Header(HeaderSrcOffset)), 10, 64)
-	if err1 != nil || err2 != nil || sp < 0 || so < 0 {
-		return k, 0, 0, errors.New("scoped record: bad source headers")
-	}
-	return k, int32(sp), so, nil
 }
 
 // Flush writes, before the runner commits, the checkpoints of the scopes

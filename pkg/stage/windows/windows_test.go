@@ -85,7 +85,7 @@ func startInstance(t *testing.T, brokers []string, p *kafka.Producer, groupA, gr
 	t.Helper()
 	read := BrokerStateReader(brokers)
 	lg := zap.NewNop()
-	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, lg)
+	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, BrokerPartitions(brokers), lg)
 	agg, err := New(window.Config{}, p, read, lg, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func BenchmarkBrokerOneInstance(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	read := BrokerStateReader(brokers)
-	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, benchLogger())
+	admit := NewAdmit(window.AdmitConfig{}, p, nil, nil, read, BrokerPartitions(brokers), benchLogger())
 	agg, err := New(window.Config{}, p, read, benchLogger(), nil, 0)
 	if err != nil {
 		b.Fatal(err)

@@ -136,7 +136,7 @@ func TestWindowsClickHouseExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	admit := windows.NewAdmit(window.AdmitConfig{}, p, writer, clickhouse.NewEventChecker(conn), windows.BrokerStateReader(brokers), zap.NewNop())
+	admit := windows.NewAdmit(window.AdmitConfig{}, p, writer, clickhouse.NewEventChecker(conn), windows.BrokerStateReader(brokers), windows.BrokerPartitions(brokers), zap.NewNop())
 	counted := &countingAdmit{Admit: admit}
 	r, err := kafka.NewRunner(kafka.RunnerConfig{Brokers: brokers, GroupID: "test-replay", Topic: topics.Events, Stage: "replay"}, counted, nil, zap.NewNop(), nil)
 	if err != nil {

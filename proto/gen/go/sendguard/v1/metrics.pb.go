@@ -446,6 +446,150 @@ func (x *SnapshotCounters) GetPostmasterDeliveryErrorRate() float64 {
 	return 0
 }
 
+// ScopedBatch is one record of sg.scoped-events.v1, the windowed-metrics
+// stage's internal re-keying topic: the scope updates of a run of admitted
+// events whose scopes hash to the record's partition (so each scope keeps
+// one owner), each event carried once however many of its scopes are in
+// the batch.
+type ScopedBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serialized canonical events.
+	Events        [][]byte        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	Updates       []*ScopedUpdate `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedBatch) Reset() {
+	*x = ScopedBatch{}
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedBatch) ProtoMessage() {}
+
+func (x *ScopedBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedBatch.ProtoReflect.Descriptor instead.
+func (*ScopedBatch) Descriptor() ([]byte, []int) {
+	return file_sendguard_v1_metrics_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ScopedBatch) GetEvents() [][]byte {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ScopedBatch) GetUpdates() []*ScopedUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+// ScopedUpdate counts events[event] in one scope, stamped with the event's
+// position on sg.events.v1 so the scope's owner skips it when replayed.
+type ScopedUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Level         ScopeLevel             `protobuf:"varint,2,opt,name=level,proto3,enum=sendguard.v1.ScopeLevel" json:"level,omitempty"`
+	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Event         uint32                 `protobuf:"varint,4,opt,name=event,proto3" json:"event,omitempty"`
+	SrcPartition  int32                  `protobuf:"varint,5,opt,name=src_partition,json=srcPartition,proto3" json:"src_partition,omitempty"`
+	SrcOffset     int64                  `protobuf:"varint,6,opt,name=src_offset,json=srcOffset,proto3" json:"src_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedUpdate) Reset() {
+	*x = ScopedUpdate{}
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedUpdate) ProtoMessage() {}
+
+func (x *ScopedUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedUpdate.ProtoReflect.Descriptor instead.
+func (*ScopedUpdate) Descriptor() ([]byte, []int) {
+	return file_sendguard_v1_metrics_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScopedUpdate) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ScopedUpdate) GetLevel() ScopeLevel {
+	if x != nil {
+		return x.Level
+	}
+	return ScopeLevel_SCOPE_LEVEL_UNSPECIFIED
+}
+
+func (x *ScopedUpdate) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ScopedUpdate) GetEvent() uint32 {
+	if x != nil {
+		return x.Event
+	}
+	return 0
+}
+
+func (x *ScopedUpdate) GetSrcPartition() int32 {
+	if x != nil {
+		return x.SrcPartition
+	}
+	return 0
+}
+
+func (x *ScopedUpdate) GetSrcOffset() int64 {
+	if x != nil {
+		return x.SrcOffset
+	}
+	return 0
+}
+
 var File_sendguard_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_sendguard_v1_metrics_proto_rawDesc = "" +
@@ -501,7 +645,18 @@ const file_sendguard_v1_metrics_proto_rawDesc = "" +
 	"\x16placement_tests_recent\x18\x04 \x01(\x03R\x14placementTestsRecent\x12(\n" +
 	"\x10first_unix_nanos\x18\x05 \x01(\x03R\x0efirstUnixNanos\x12(\n" +
 	"\x10auth_fail_latest\x18\x06 \x01(\bR\x0eauthFailLatest\x12C\n" +
-	"\x1epostmaster_delivery_error_rate\x18\a \x01(\x01R\x1bpostmasterDeliveryErrorRateB\xb7\x01\n" +
+	"\x1epostmaster_delivery_error_rate\x18\a \x01(\x01R\x1bpostmasterDeliveryErrorRate\"[\n" +
+	"\vScopedBatch\x12\x16\n" +
+	"\x06events\x18\x01 \x03(\fR\x06events\x124\n" +
+	"\aupdates\x18\x02 \x03(\v2\x1a.sendguard.v1.ScopedUpdateR\aupdates\"\xc8\x01\n" +
+	"\fScopedUpdate\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x18.sendguard.v1.ScopeLevelR\x05level\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x14\n" +
+	"\x05event\x18\x04 \x01(\rR\x05event\x12#\n" +
+	"\rsrc_partition\x18\x05 \x01(\x05R\fsrcPartition\x12\x1d\n" +
+	"\n" +
+	"src_offset\x18\x06 \x01(\x03R\tsrcOffsetB\xb7\x01\n" +
 	"\x10com.sendguard.v1B\fMetricsProtoP\x01ZDgithub.com/sendguard/sendguard/proto/gen/go/sendguard/v1;sendguardv1\xa2\x02\x03SXX\xaa\x02\fSendguard.V1\xca\x02\fSendguard\\V1\xe2\x02\x18Sendguard\\V1\\GPBMetadata\xea\x02\rSendguard::V1b\x06proto3"
 
 var (
@@ -516,33 +671,38 @@ func file_sendguard_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_sendguard_v1_metrics_proto_rawDescData
 }
 
-var file_sendguard_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_sendguard_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_sendguard_v1_metrics_proto_goTypes = []any{
 	(*WindowCounts)(nil),          // 0: sendguard.v1.WindowCounts
 	(*WindowSnapshot)(nil),        // 1: sendguard.v1.WindowSnapshot
 	(*SnapshotCounters)(nil),      // 2: sendguard.v1.SnapshotCounters
-	nil,                           // 3: sendguard.v1.WindowCounts.RepliesByCategoryEntry
-	nil,                           // 4: sendguard.v1.WindowCounts.PlacementEntry
-	nil,                           // 5: sendguard.v1.WindowSnapshot.MetricsEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Scope)(nil),                 // 7: sendguard.v1.Scope
+	(*ScopedBatch)(nil),           // 3: sendguard.v1.ScopedBatch
+	(*ScopedUpdate)(nil),          // 4: sendguard.v1.ScopedUpdate
+	nil,                           // 5: sendguard.v1.WindowCounts.RepliesByCategoryEntry
+	nil,                           // 6: sendguard.v1.WindowCounts.PlacementEntry
+	nil,                           // 7: sendguard.v1.WindowSnapshot.MetricsEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*Scope)(nil),                 // 9: sendguard.v1.Scope
+	(ScopeLevel)(0),               // 10: sendguard.v1.ScopeLevel
 }
 var file_sendguard_v1_metrics_proto_depIdxs = []int32{
-	6,  // 0: sendguard.v1.WindowCounts.start:type_name -> google.protobuf.Timestamp
-	6,  // 1: sendguard.v1.WindowCounts.end:type_name -> google.protobuf.Timestamp
-	3,  // 2: sendguard.v1.WindowCounts.replies_by_category:type_name -> sendguard.v1.WindowCounts.RepliesByCategoryEntry
-	4,  // 3: sendguard.v1.WindowCounts.placement:type_name -> sendguard.v1.WindowCounts.PlacementEntry
-	7,  // 4: sendguard.v1.WindowSnapshot.scope:type_name -> sendguard.v1.Scope
-	6,  // 5: sendguard.v1.WindowSnapshot.as_of:type_name -> google.protobuf.Timestamp
+	8,  // 0: sendguard.v1.WindowCounts.start:type_name -> google.protobuf.Timestamp
+	8,  // 1: sendguard.v1.WindowCounts.end:type_name -> google.protobuf.Timestamp
+	5,  // 2: sendguard.v1.WindowCounts.replies_by_category:type_name -> sendguard.v1.WindowCounts.RepliesByCategoryEntry
+	6,  // 3: sendguard.v1.WindowCounts.placement:type_name -> sendguard.v1.WindowCounts.PlacementEntry
+	9,  // 4: sendguard.v1.WindowSnapshot.scope:type_name -> sendguard.v1.Scope
+	8,  // 5: sendguard.v1.WindowSnapshot.as_of:type_name -> google.protobuf.Timestamp
 	0,  // 6: sendguard.v1.WindowSnapshot.windows:type_name -> sendguard.v1.WindowCounts
-	5,  // 7: sendguard.v1.WindowSnapshot.metrics:type_name -> sendguard.v1.WindowSnapshot.MetricsEntry
-	6,  // 8: sendguard.v1.WindowSnapshot.postmaster_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: sendguard.v1.WindowSnapshot.metrics:type_name -> sendguard.v1.WindowSnapshot.MetricsEntry
+	8,  // 8: sendguard.v1.WindowSnapshot.postmaster_at:type_name -> google.protobuf.Timestamp
 	2,  // 9: sendguard.v1.WindowSnapshot.counters:type_name -> sendguard.v1.SnapshotCounters
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 10: sendguard.v1.ScopedBatch.updates:type_name -> sendguard.v1.ScopedUpdate
+	10, // 11: sendguard.v1.ScopedUpdate.level:type_name -> sendguard.v1.ScopeLevel
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_sendguard_v1_metrics_proto_init() }
@@ -557,7 +717,7 @@ func file_sendguard_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sendguard_v1_metrics_proto_rawDesc), len(file_sendguard_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
