@@ -48,24 +48,64 @@ func Kind(cmd *sgv1.ControlCommand) string {
 	}
 }
 
-// EntryKey groups live enforcement entries for Sizes.
+// kinds are the words Kind returns, in kindIndex order.
+var kinds = [...]string{
+	KindManual, KindRule, KindEvent, RuleCooldown, RuleWarmup,
+	ReasonUnsubscribe, ReasonHardBounce, ReasonComplaint, ReasonDoNotContact,
+	ReasonNotInterested, ReasonAccountComplaint, ReasonRoleAccount,
+}
+
+const numKinds = len(kinds)
+
+// kindIndex is the position of an entry's Kind in kinds.
+type kindIndex uint8
+
+var kindIndexes = func() map[string]kindIndex {
+	m := make(map[string]kindIndex, numKinds)
+	for i, k := range kinds {
+		m[k] = kindIndex(i)
+	}
+	return m
+}()
+
+func kindOf(cmd *sgv1.ControlCommand) kindIndex { return kindIndexes[Kind(cmd)] }
+
+// entryCounts counts a tenant's stored pauses, throttles and suppressions
+// by level and kind. It is kept up to date under the tenant's lock by
+// setGate, deleteGate, setSupp and deleteSupp, so Sizes reads it in
+// constant time instead of scanning entries (a scan of a million
+// suppressions under the read lock would stall the writers, and Check
+// behind them).
+type entryCounts struct {
+	pauses, throttles, supps [numLevels][numKinds]int
+}
+
+// gate adds delta to the count of g's kind at level.
+func (c *entryCounts) gate(level sgv1.ScopeLevel, g *gate, delta int) {
+	if g.lim == nil {
+		c.pauses[level][g.kind] += delta
+	} else {
+		c.throttles[level][g.kind] += delta
+	}
+}
+
+// EntryKey groups enforcement entries for Sizes.
 type EntryKey struct {
 	Level sgv1.ScopeLevel
 	Kind  string // see Kind
 }
 
-// Sizes is what a State holds at one moment: the live enforcement entries
-// by level and kind, and the sizes of the memories that grow with traffic.
-// Entries past their until are not live; they are counted in Expired until
-// Sweep removes them.
+// Sizes is what a State holds at one moment: the enforcement entries by
+// level and kind, and the sizes of the memories that grow with traffic.
+//
+// Pauses, throttles and suppressions are the stored entries: one whose
+// until has passed is ignored by Check at once but counted here until
+// Sweep removes it (the adapter sweeps every minute).
 type Sizes struct {
 	Tenants      int
 	Pauses       map[EntryKey]int
 	Throttles    map[EntryKey]int
 	Suppressions map[EntryKey]int
-	// Expired counts pauses, throttles and suppressions stored but past
-	// their until (Check ignores them; Sweep drops them).
-	Expired int
 	// WarmupsActive are senders whose warm-up caps them today;
 	// WarmupsDone are warm-up records kept after the schedule ended or was
 	// ended by a resume (so the sender is never warmed up again).
@@ -79,10 +119,11 @@ type Sizes struct {
 	VolumeCounters, FrequencyRecipients, NegativeAccounts, SeenIDs, RecipientDomains int
 }
 
-// Sizes counts the state at now. It takes each tenant's read lock in turn
-// (and each counter shard's lock briefly), so it never blocks Check, and it
-// costs one pass over the tenant's pauses, throttles, suppressions and
-// warm-ups: call it at scrape time, not per command.
+// Sizes counts the state at now (now only decides which warm-ups are
+// active). It holds each tenant's read lock for a copy of its entry counts
+// and a pass over its warm-ups (one per sender), and each counter shard's
+// lock for its length: cheap enough for every scrape, and it never scans
+// pauses or suppressions.
 func (s *State) Sizes(now time.Time) Sizes {
 	out := Sizes{
 		Pauses:       map[EntryKey]int{},
@@ -97,26 +138,18 @@ func (s *State) Sizes(now time.Time) Sizes {
 	s.mu.RUnlock()
 	out.Tenants = len(ts)
 	d := dayOf(now)
+	add := func(m map[EntryKey]int, c *[numLevels][numKinds]int) {
+		for l := range c {
+			for k, n := range c[l] {
+				if n != 0 {
+					m[EntryKey{sgv1.ScopeLevel(l), kinds[k]}] += n
+				}
+			}
+		}
+	}
 	for _, t := range ts {
 		t.mu.RLock()
-		for k, g := range t.gates {
-			if !g.live(now) {
-				out.Expired++
-				continue
-			}
-			m := out.Pauses
-			if g.lim != nil {
-				m = out.Throttles
-			}
-			m[EntryKey{k.level, Kind(g.cmd)}]++
-		}
-		for k, p := range t.supps {
-			if !p.live(now) {
-				out.Expired++
-				continue
-			}
-			out.Suppressions[EntryKey{k.level, Kind(p.cmd)}]++
-		}
+		c := t.counts
 		for _, w := range t.warmups {
 			if s.warmupCap(w, d) > 0 {
 				out.WarmupsActive++
@@ -125,6 +158,9 @@ func (s *State) Sizes(now time.Time) Sizes {
 			}
 		}
 		t.mu.RUnlock()
+		add(out.Pauses, &c.pauses)
+		add(out.Throttles, &c.throttles)
+		add(out.Suppressions, &c.supps)
 		for i := range t.vol {
 			sh := &t.vol[i]
 			sh.mu.RLock()

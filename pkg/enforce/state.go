@@ -218,6 +218,7 @@ type tenant struct {
 	supps    map[scopeKey]*supp // suppressions and cooldowns
 	warmups  map[string]*warmup // by sender
 	perLevel [numLevels]int     // gates+supps per level, to skip empty levels
+	counts   entryCounts        // gates and supps by level and kind (Sizes)
 
 	vol  [nShards]volShard
 	freq [nShards]freqShard
@@ -242,6 +243,7 @@ type gate struct {
 	cmd   *sgv1.ControlCommand
 	until time.Time // zero: open-ended
 	lim   *limiter  // nil for a pause
+	kind  kindIndex // Kind(cmd), set by setGate
 }
 
 func (g *gate) live(now time.Time) bool { return g.until.IsZero() || now.Before(g.until) }
@@ -250,6 +252,7 @@ func (g *gate) live(now time.Time) bool { return g.until.IsZero() || now.Before(
 type supp struct {
 	cmd   *sgv1.ControlCommand
 	until time.Time
+	kind  kindIndex // Kind(cmd), set by setSupp
 }
 
 func (p *supp) live(now time.Time) bool { return p.until.IsZero() || now.Before(p.until) }
@@ -523,26 +526,17 @@ func (s *State) apply(cmd *sgv1.ControlCommand, tn string, k scopeKey) bool {
 			t.warmups[k.target] = &nw
 			return true
 		}
-		if _, ok := t.gates[k]; !ok {
-			return false
-		}
-		delete(t.gates, k)
-		t.perLevel[k.level]--
-		return true
+		return t.deleteGate(k)
 	case sgv1.Action_ACTION_SUPPRESS:
 		t := s.tenantFor(tn, true)
 		p := &supp{cmd: stored(cmd, tn, k), until: untilOf(cmd)}
 		now := s.cfg.Clock()
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		if old, ok := t.supps[k]; ok {
-			if old.live(now) && (old.until.IsZero() || (!p.until.IsZero() && !p.until.After(old.until))) {
-				return false
-			}
-		} else {
-			t.perLevel[k.level]++
+		if old, ok := t.supps[k]; ok && old.live(now) && (old.until.IsZero() || (!p.until.IsZero() && !p.until.After(old.until))) {
+			return false
 		}
-		t.supps[k] = p
+		t.setSupp(k, p)
 		return true
 	case sgv1.Action_ACTION_UNSUPPRESS:
 		t := s.tenantFor(tn, false)
@@ -551,12 +545,7 @@ func (s *State) apply(cmd *sgv1.ControlCommand, tn string, k scopeKey) bool {
 		}
 		t.mu.Lock()
 		defer t.mu.Unlock()
-		if _, ok := t.supps[k]; !ok {
-			return false
-		}
-		delete(t.supps, k)
-		t.perLevel[k.level]--
-		return true
+		return t.deleteSupp(k)
 	default:
 		return false
 	}
@@ -564,10 +553,52 @@ func (s *State) apply(cmd *sgv1.ControlCommand, tn string, k scopeKey) bool {
 
 // setGate installs g at k. Callers hold t.mu.
 func (t *tenant) setGate(k scopeKey, g *gate) {
-	if _, ok := t.gates[k]; !ok {
+	if old, ok := t.gates[k]; ok {
+		t.counts.gate(k.level, old, -1)
+	} else {
 		t.perLevel[k.level]++
 	}
+	g.kind = kindOf(g.cmd)
 	t.gates[k] = g
+	t.counts.gate(k.level, g, 1)
+}
+
+// deleteGate removes the gate at k and reports whether there was one.
+// Callers hold t.mu.
+func (t *tenant) deleteGate(k scopeKey) bool {
+	g, ok := t.gates[k]
+	if !ok {
+		return false
+	}
+	delete(t.gates, k)
+	t.perLevel[k.level]--
+	t.counts.gate(k.level, g, -1)
+	return true
+}
+
+// setSupp installs p at k. Callers hold t.mu.
+func (t *tenant) setSupp(k scopeKey, p *supp) {
+	if old, ok := t.supps[k]; ok {
+		t.counts.supps[k.level][old.kind]--
+	} else {
+		t.perLevel[k.level]++
+	}
+	p.kind = kindOf(p.cmd)
+	t.supps[k] = p
+	t.counts.supps[k.level][p.kind]++
+}
+
+// deleteSupp removes the suppression at k and reports whether there was
+// one. Callers hold t.mu.
+func (t *tenant) deleteSupp(k scopeKey) bool {
+	p, ok := t.supps[k]
+	if !ok {
+		return false
+	}
+	delete(t.supps, k)
+	t.perLevel[k.level]--
+	t.counts.supps[k.level][p.kind]--
+	return true
 }
 
 func (s *State) applyWarmup(t *tenant, cmd *sgv1.ControlCommand, tn string, k scopeKey) bool {

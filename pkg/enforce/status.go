@@ -177,14 +177,12 @@ func (s *State) Sweep(now time.Time) {
 		t.mu.Lock()
 		for k, g := range t.gates {
 			if !g.live(now) {
-				delete(t.gates, k)
-				t.perLevel[k.level]--
+				t.deleteGate(k)
 			}
 		}
 		for k, p := range t.supps {
 			if !p.live(now) {
-				delete(t.supps, k)
-				t.perLevel[k.level]--
+				t.deleteSupp(k)
 			}
 		}
 		t.mu.Unlock()

@@ -38,8 +38,8 @@ func (c *eventClock) observe(t, now time.Time) {
 func (c *eventClock) seconds() float64 { return float64(c.ns.Load()) / 1e9 }
 
 // stateCollector reports the sizes of the enforcement state at scrape time
-// (enforce.State.Sizes, which reads each tenant under its read lock), so
-// applying a command costs nothing extra. Labels are bounded: level (the
+// (enforce.State.Sizes: counts kept by the state under its locks, read in
+// constant time per tenant). Labels are bounded: level (the
 // scope levels), kind (enforce.Kind's fixed words) — never a tenant or a
 // target, whose number is unbounded.
 type stateCollector struct {
@@ -73,18 +73,18 @@ func newStateCollector(state *enforce.State, now func() time.Time) *stateCollect
 		tenants: prometheus.NewDesc("sendguard_enforcement_tenants",
 			"Tenants the enforcement state holds.", nil, nil),
 		pauses: prometheus.NewDesc("sendguard_enforcement_pauses",
-			"Live pauses, by scope level and kind (manual or rule).", []string{"level", "kind"}, nil),
+			"Pauses held, by scope level and kind (manual or rule); an expired one until the next sweep.", []string{"level", "kind"}, nil),
 		throttles: prometheus.NewDesc("sendguard_enforcement_throttles",
-			"Live throttles (daily caps, ratio caps, ramps), by scope level and kind (manual or rule); warm-ups are in sendguard_enforcement_warmups.",
+			"Throttles held (daily caps, ratio caps, ramps), by scope level and kind (manual or rule); warm-ups are in sendguard_enforcement_warmups.",
 			[]string{"level", "kind"}, nil),
 		suppressions: prometheus.NewDesc("sendguard_enforcement_suppressions",
-			"Live suppressions, by scope level and kind: manual, rule, cooldown, or the event reason (unsubscribe, hard_bounce, complaint, do_not_contact, not_interested, account_complaint, role_account, event).",
+			"Suppressions held, by scope level and kind: manual, rule, cooldown, or the event reason (unsubscribe, hard_bounce, complaint, do_not_contact, not_interested, account_complaint, role_account, event).",
 			[]string{"level", "kind"}, nil),
 		warmups: prometheus.NewDesc("sendguard_enforcement_warmups",
 			"Sender warm-up records: active (capped today) or done (schedule over or ended; kept so the sender is known).",
 			[]string{"phase"}, nil),
 		memory: prometheus.NewDesc("sendguard_enforcement_memory_entries",
-			"Entries of the enforcement state's memories, by kind: expired (entries past their until, not yet swept), volume_counters, frequency_recipients, negative_accounts, seen_ids, recipient_domains.",
+			"Entries of the enforcement state's memories, by kind: volume_counters, frequency_recipients, negative_accounts, seen_ids, recipient_domains.",
 			[]string{"kind"}, nil),
 	}
 }
@@ -131,7 +131,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		kind string
 		n    int
 	}{
-		{"expired", sz.Expired}, {"volume_counters", sz.VolumeCounters}, {"frequency_recipients", sz.FrequencyRecipients},
+		{"volume_counters", sz.VolumeCounters}, {"frequency_recipients", sz.FrequencyRecipients},
 		{"negative_accounts", sz.NegativeAccounts}, {"seen_ids", sz.SeenIDs}, {"recipient_domains", sz.RecipientDomains},
 	} {
 		gauge(c.memory, m.n, m.kind)

@@ -100,7 +100,7 @@ sendguard_enforcement_tenants 1
 		{"sendguard_enforcement_suppressions", map[string]string{"level": "account", "kind": "cooldown"}, 1},
 		{"sendguard_enforcement_suppressions", map[string]string{"level": "account", "kind": "account_complaint"}, 0},
 		{"sendguard_enforcement_warmups", map[string]string{"phase": "active"}, 0},
-		{"sendguard_enforcement_memory_entries", map[string]string{"kind": "expired"}, 0},
+		{"sendguard_enforcement_memory_entries", map[string]string{"kind": "negative_accounts"}, 1},
 		{"sendguard_actuator_unpublished_manual_commands", nil, 0},
 	}
 	for _, c := range checks {
@@ -108,14 +108,12 @@ sendguard_enforcement_tenants 1
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
-	// Two hours on, the pause has expired: no longer live, counted as
-	// expired until swept. Nothing was re-applied: the scrape reads the state.
-	clk.Advance(2 * time.Hour)
+	// A resume is counted at the next scrape: nothing is cached.
+	resume := proto.Clone(d).(*sgv1.Decision)
+	resume.DecisionId, resume.Action = "d-2", sgv1.Action_ACTION_RESUME
+	mustHandle(t, s.DecisionsHandler().Handle, resume)
 	if got := gauge("sendguard_enforcement_pauses", map[string]string{"level": "domain", "kind": "rule"}); got != 0 {
-		t.Errorf("expired pause still counted: %v", got)
-	}
-	if got := gauge("sendguard_enforcement_memory_entries", map[string]string{"kind": "expired"}); got != 1 {
-		t.Errorf("expired entries = %v, want 1", got)
+		t.Errorf("resumed pause still counted: %v", got)
 	}
 }
 
