@@ -16,7 +16,7 @@ import (
 type nopEvaluator struct{}
 
 func (nopEvaluator) Evaluate(*sgv1.WindowSnapshot) []*sgv1.Decision { return nil }
-func (nopEvaluator) MarshalScope(*sgv1.Scope) ([]byte, error)      { return nil, nil }
+func (nopEvaluator) MarshalScope(*sgv1.Scope) ([]byte, error)       { return nil, nil }
 func (nopEvaluator) RestoreScopes([][]byte) error                   { return nil }
 
 // TestInstrument: health counts are read at most once per HealthEvery, a
