@@ -250,14 +250,14 @@ func (e *Env) grpcOptions() []grpc.ServerOption {
 		return nil
 	}
 	files := e.TLS.Files()
-	auth := tls.NoClientCert
+	clientAuth := tls.NoClientCert
 	switch files.Mode() {
 	case service.ClientAuthControl:
-		auth = tls.VerifyClientCertIfGiven
+		clientAuth = tls.VerifyClientCertIfGiven
 	case service.ClientAuthAll:
-		auth = tls.RequireAndVerifyClientCert
+		clientAuth = tls.RequireAndVerifyClientCert
 	}
-	opts := []grpc.ServerOption{grpc.Creds(credentials.NewTLS(e.TLS.ServerConfig(auth, "h2")))}
+	opts := []grpc.ServerOption{grpc.Creds(credentials.NewTLS(e.TLS.ServerConfig(clientAuth, "h2")))}
 	if files.Mode() != "" {
 		unary, stream := service.RequireClientCert(ControlServicePrefix)
 		opts = append(opts, grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream))
@@ -272,11 +272,11 @@ func (e *Env) httpListener(ln net.Listener) net.Listener {
 	if e.TLS == nil {
 		return ln
 	}
-	auth := tls.NoClientCert
+	clientAuth := tls.NoClientCert
 	if e.TLS.Files().Mode() == service.ClientAuthAll {
-		auth = tls.RequireAndVerifyClientCert
+		clientAuth = tls.RequireAndVerifyClientCert
 	}
-	return tls.NewListener(ln, e.TLS.ServerConfig(auth, "h2", "http/1.1"))
+	return tls.NewListener(ln, e.TLS.ServerConfig(clientAuth, "h2", "http/1.1"))
 }
 
 // OnClose registers fn to run when the env closes (after the group stopped),

@@ -64,6 +64,15 @@ func (f TLSFiles) Mode() string {
 // client CA bundle holds at least one certificate, and the client auth mode
 // is known. It reads the files but keeps nothing.
 func (f TLSFiles) Validate() error {
+	if err := f.check(); err != nil || !f.Enabled() {
+		return err
+	}
+	_, err := f.load()
+	return err
+}
+
+// check validates the settings without reading the files.
+func (f TLSFiles) check() error {
 	var errs []error
 	switch {
 	case f.Cert == "" && f.Key != "":
@@ -83,11 +92,7 @@ func (f TLSFiles) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("tls: --tls-client-auth %q: want control or all", f.ClientAuth))
 	}
-	if len(errs) > 0 || !f.Enabled() {
-		return errors.Join(errs...)
-	}
-	_, err := f.load()
-	return err
+	return errors.Join(errs...)
 }
 
 // tlsMaterial is one loaded generation of the files, with the bytes it was
@@ -176,7 +181,7 @@ type TLSReloader struct {
 
 // NewTLSReloader loads files (validated as by TLSFiles.Validate).
 func NewTLSReloader(files TLSFiles, o TLSReloaderOptions) (*TLSReloader, error) {
-	if err := files.Validate(); err != nil {
+	if err := files.check(); err != nil {
 		return nil, err
 	}
 	if !files.Enabled() {
@@ -253,7 +258,7 @@ func (r *TLSReloader) reloadLocked() error {
 	}
 	r.cur, r.refused = m, nil
 	fields := []zap.Field{zap.String("cert", r.files.Cert)}
-	if leaf, err := x509.ParseCertificate(m.cert.Certificate[0]); err == nil {
+	if leaf := m.cert.Leaf; leaf != nil {
 		fields = append(fields, zap.String("subject", leaf.Subject.String()), zap.Time("not_after", leaf.NotAfter))
 	}
 	r.logger.Info("tls: certificate reloaded", fields...)
