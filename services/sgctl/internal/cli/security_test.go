@@ -82,11 +82,14 @@ type secureStack struct {
 	clientKeyPEMs             [][]byte
 	logs                      *syncBuffer
 	stop                      func()
-	httpTLS, httpPlain        *http.Client
+	httpTLS, httpMTLS         *http.Client
+	httpPlain                 *http.Client
 	grpcTLS, grpcMTLS, grpcNo *grpc.ClientConn
 }
 
-func startSecureStack(t *testing.T) *secureStack {
+// startSecureStack starts the stack with client certificates required per
+// clientAuth (service.ClientAuthControl or ClientAuthAll).
+func startSecureStack(t *testing.T, clientAuth string) *secureStack {
 	t.Helper()
 	dir := t.TempDir()
 	s := &secureStack{logs: &syncBuffer{}}
@@ -109,7 +112,7 @@ func startSecureStack(t *testing.T) *secureStack {
 	common := app.Common{
 		Kafka: s.brokers, ClickHouse: "off", Partitions: 2, Replication: 1, Grace: 5 * time.Second,
 		APIKeys: "acme:" + secKeyA + ",globex:" + secKeyB,
-		TLS:     service.TLSFiles{Cert: s.serverFiles.Cert, Key: s.serverFiles.Key, ClientCA: clientCA.WriteCA(t, dir, "client-ca")},
+		TLS:     service.TLSFiles{Cert: s.serverFiles.Cert, Key: s.serverFiles.Key, ClientCA: clientCA.WriteCA(t, dir, "client-ca"), ClientAuth: clientAuth},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	env, err := app.Bootstrap(ctx, common, logger, service.NewRegistry())
@@ -167,6 +170,7 @@ func startSecureStack(t *testing.T) *secureStack {
 		t.Fatal(err)
 	}
 	s.httpTLS = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: serverOnly, ForceAttemptHTTP2: true}}
+	s.httpMTLS = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: mtls}}
 	s.httpPlain = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	dial := func(opt grpc.DialOption) *grpc.ClientConn {
 		conn, err := grpc.NewClient(s.grpc, opt)
@@ -185,8 +189,9 @@ func (s *secureStack) close() {
 	for _, c := range []*grpc.ClientConn{s.grpcTLS, s.grpcMTLS, s.grpcNo} {
 		_ = c.Close()
 	}
-	s.httpTLS.CloseIdleConnections()
-	s.httpPlain.CloseIdleConnections()
+	for _, c := range []*http.Client{s.httpTLS, s.httpMTLS, s.httpPlain} {
+		c.CloseIdleConnections()
+	}
 	s.stop()
 }
 
@@ -306,7 +311,7 @@ func TestTLSAndTenantIsolation(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	t.Setenv("SENDGUARD_API_KEY", "")
 	t.Setenv("USER", "ops")
-	s := startSecureStack(t)
+	s := startSecureStack(t, service.ClientAuthControl)
 	defer s.close()
 	var cliOutput strings.Builder // everything sgctl printed
 	sg := func(t *testing.T, key string, tlsArgs []string, args ...string) (int, string, string) {
@@ -686,6 +691,38 @@ func TestTLSAndTenantIsolation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClientAuthAll: with --tls-client-auth all every TLS connection, HTTP
+// ingest and gRPC Check included, needs a client certificate of the client
+// CA; the admin address stays plaintext.
+func TestClientAuthAll(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	s := startSecureStack(t, service.ClientAuthAll)
+	defer s.close()
+	if code, body := s.post(t, s.httpTLS, "https", secKeyA, ndEvent("all-1", "", "ann@acme.io", "x@example.org")); code == http.StatusAccepted {
+		t.Errorf("HTTP without a client certificate: %d %s, want the handshake refused", code, body)
+	}
+	if code, body := s.post(t, s.httpMTLS, "https", secKeyA, ndEvent("all-2", "", "ann@acme.io", "x@example.org")); code != http.StatusAccepted {
+		t.Errorf("HTTP with a client certificate: %d %s, want 202", code, body)
+	}
+	if _, err := sgv1.NewPermissionServiceClient(s.grpcTLS).Check(withKey(t, secKeyA), &sgv1.CheckRequest{Sender: "a@acme.io", DryRun: true}); status.Code(err) != codes.Unavailable {
+		t.Errorf("Check without a client certificate: %v, want Unavailable (handshake refused)", err)
+	}
+	if _, err := sgv1.NewPermissionServiceClient(s.grpcMTLS).Check(withKey(t, secKeyA), &sgv1.CheckRequest{Sender: "a@acme.io", DryRun: true}); err != nil {
+		t.Errorf("Check with a client certificate: %v", err)
+	}
+	if code, out, errOut := s.sgctl(t, secKeyA, s.mtlsArgs(), "status"); code != 0 {
+		t.Errorf("sgctl status with a client certificate: exit %d %s %s", code, out, errOut)
+	}
+	resp, err := s.httpPlain.Get("http://" + s.admin + "/readyz")
+	if err != nil {
+		t.Fatalf("admin readyz: %v", err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("admin readyz: %d", resp.StatusCode)
+	}
 }
 
 // TestInvalidTLSConfigurationStopsTheStart: a missing key or a mismatched
