@@ -74,6 +74,9 @@ type PipelineResult struct {
 	LagEndOfLoad  int64   `json:"consumer_lag_end_of_load"`
 	LagAfterDrain int64   `json:"consumer_lag_after_drain"`
 	LagSamples    []int64 `json:"consumer_lag_samples"`
+	// LagMaxByGroup is the largest lag of each consumer group: the stage
+	// that falls behind.
+	LagMaxByGroup map[string]int64 `json:"consumer_lag_max_by_group"`
 	Retries       int64   `json:"retries"`
 	Rejected      int64   `json:"rejected"`
 	FirstError    string  `json:"first_error,omitempty"`
@@ -300,14 +303,21 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 		spikeKeys = append(spikeKeys, s.key)
 	}
 
+	var (
+		byGroupMu sync.Mutex
+		byGroup   = map[string]int64{}
+	)
 	sampleLag := func() int64 {
 		lags, err := b.lag(ctx, nil)
 		if err != nil {
 			return -1
 		}
 		var m int64
-		for _, l := range lags {
+		byGroupMu.Lock()
+		defer byGroupMu.Unlock()
+		for g, l := range lags {
 			m = max(m, l)
+			byGroup[g] = max(byGroup[g], l)
 		}
 		return m
 	}
@@ -482,6 +492,9 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	stopLag()
 	<-lagDone
 	res.LagAfterDrain = sampleLag()
+	byGroupMu.Lock()
+	res.LagMaxByGroup = byGroup
+	byGroupMu.Unlock()
 
 	missing, repeated, expected := tr.tally()
 	tr.mu.Lock()

@@ -178,13 +178,24 @@ func (s *Stage) fail(w http.ResponseWriter, endpoint, tenant string, e *httpErro
 	return e.code
 }
 
-// events accepts one canonical JSON event or NDJSON; each event becomes one
-// envelope holding that event's exact bytes.
+// maxNDJSONEnvelope bounds the payload of one NDJSON envelope: a request's
+// lines are published in as few envelopes as fit, well under the
+// broker's 1 MB record limit.
+const maxNDJSONEnvelope = 256 << 10
+
+// events accepts one canonical JSON event or NDJSON. Every line is
+// validated first (a bad line refuses the request, naming it); a single
+// event becomes one envelope holding its exact bytes, keyed tenant|event_id;
+// NDJSON lines are published in envelopes of consecutive lines (the exact
+// bytes of each line, newline separated) of at most maxNDJSONEnvelope,
+// keyed tenant|envelope_id — the normalizer splits them and
+// sg.events.v1 is keyed by event id whatever the envelope.
 func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
 	var lines [][]byte
-	if mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/ndjson" {
+	ndjson := mt == "application/x-ndjson" || mt == "application/jsonl" || mt == "application/ndjson"
+	if ndjson {
 		for _, line := range bytes.Split(body, []byte("\n")) {
 			if len(bytes.TrimSpace(line)) > 0 {
 				lines = append(lines, bytes.TrimRight(line, "\r"))
@@ -198,8 +209,16 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 			msg: fmt.Sprintf("%d events exceed the limit of %d per request", len(lines), s.cfg.MaxEvents)}
 	}
 	now := s.cfg.Now()
-	envs := make([]*sgv1.RawEnvelope, len(lines))
-	keys := make([][]byte, len(lines))
+	var envs []*sgv1.RawEnvelope
+	var keys [][]byte
+	var chunk []byte
+	seal := func() {
+		if len(chunk) > 0 {
+			env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/x-ndjson", chunk, nil, r.RemoteAddr)
+			envs, keys = append(envs, env), append(keys, topics.Key(tenant, env.GetEnvelopeId()))
+			chunk = nil
+		}
+	}
 	for i, line := range lines {
 		ev, err := canonical.Decode(line)
 		if err == nil {
@@ -218,14 +237,30 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 			}
 			return nil, he
 		}
-		envs[i] = s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/json", line, nil, r.RemoteAddr)
+		if ndjson {
+			if len(chunk) > 0 && len(chunk)+1+len(line) > maxNDJSONEnvelope {
+				seal()
+			}
+			if len(chunk) > 0 {
+				chunk = append(chunk, '\n')
+			}
+			chunk = append(chunk, line...)
+			continue
+		}
+		env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/json", line, nil, r.RemoteAddr)
 		id := ev.GetEventId()
 		if id == "" {
-			id = envs[i].GetEnvelopeId()
+			id = env.GetEnvelopeId()
 		}
-		keys[i] = topics.Key(tenant, id)
+		envs, keys = append(envs, env), append(keys, topics.Key(tenant, id))
 	}
-	return s.publishHTTP(r, tenant, envs, keys, len(envs))
+	seal()
+	res, herr := s.publishHTTP(r, tenant, envs, keys, len(lines))
+	if res != nil {
+		// Accepted counts events here, however many envelopes hold them.
+		res.body.(*accepted).Accepted, res.accepted = len(lines), len(lines)
+	}
+	return res, herr
 }
 
 // raw accepts a provider payload unchanged as one envelope, after the

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,9 +104,10 @@ func TestEventsEndpoint(t *testing.T) {
 			}
 		})
 	}
-	// Accepted envelopes carry the key's tenant and the exact event bytes.
-	if len(pub.recs) != 3 {
-		t.Fatalf("published %d records, want 3", len(pub.recs))
+	// Accepted envelopes carry the key's tenant and the exact event bytes:
+	// the single event alone, keyed by its id; the NDJSON lines together.
+	if len(pub.recs) != 2 {
+		t.Fatalf("published %d records, want 2", len(pub.recs))
 	}
 	env := &sgv1.RawEnvelope{}
 	if err := proto.Unmarshal(pub.recs[0].Value, env); err != nil {
@@ -112,6 +115,13 @@ func TestEventsEndpoint(t *testing.T) {
 	}
 	if env.GetTenant() != "acme" || string(env.GetPayload()) != okEvent || string(pub.recs[0].Key) != "acme|e1" {
 		t.Errorf("envelope tenant=%q payload=%q key=%q", env.GetTenant(), env.GetPayload(), pub.recs[0].Key)
+	}
+	if err := proto.Unmarshal(pub.recs[1].Value, env); err != nil {
+		t.Fatal(err)
+	}
+	if want := okEvent + "\n" + strings.Replace(okEvent, "e1", "e2", 1); string(env.GetPayload()) != want ||
+		env.GetContentType() != "application/x-ndjson" || string(pub.recs[1].Key) != "acme|"+env.GetEnvelopeId() {
+		t.Errorf("ndjson envelope payload=%q content-type=%q key=%q", env.GetPayload(), env.GetContentType(), pub.recs[1].Key)
 	}
 
 	// Broker down: 503 with Retry-After, nothing claimed.
@@ -184,5 +194,51 @@ func TestGRPCPublish(t *testing.T) {
 	resp, _ = g.Publish(ctx, &sgv1.PublishRequest{Items: []*sgv1.PublishItem{{Item: &sgv1.PublishItem_Event{Event: ok}}}})
 	if r := resp.GetResults()[0]; r.GetStatus() != sgv1.ItemStatus_ITEM_STATUS_UNAVAILABLE || r.GetEnvelopeId() != "" {
 		t.Fatalf("broker down: %v", r)
+	}
+}
+
+// TestNDJSONEnvelopes: NDJSON lines are published in envelopes of at most
+// maxNDJSONEnvelope bytes, every line exactly once, in order, byte for
+// byte; the answer counts the events.
+func TestNDJSONEnvelopes(t *testing.T) {
+	pub := &fakePublisher{}
+	s := newStage(t, pub, Config{})
+	mux := http.NewServeMux()
+	s.Routes(mux)
+	var lines []string
+	for i := range 3000 {
+		lines = append(lines, strings.Replace(okEvent, `"e1"`, fmt.Sprintf(`"e%d"`, i), 1))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(strings.Join(lines, "\r\n")+"\n"))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer k-acme")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	var body struct {
+		Accepted    int      `json:"accepted"`
+		EnvelopeIDs []string `json:"envelope_ids"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); rec.Code != http.StatusAccepted || err != nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if body.Accepted != len(lines) || len(body.EnvelopeIDs) != len(pub.recs) {
+		t.Fatalf("accepted %d in %d envelope ids, want %d in %d", body.Accepted, len(body.EnvelopeIDs), len(lines), len(pub.recs))
+	}
+	if n := len(pub.recs); n < 2 || n > 4 {
+		t.Fatalf("%d envelopes for %d bytes", n, 3000*len(okEvent))
+	}
+	var got []string
+	for i, r := range pub.recs {
+		env := &sgv1.RawEnvelope{}
+		if err := proto.Unmarshal(r.Value, env); err != nil {
+			t.Fatal(err)
+		}
+		if len(env.GetPayload()) > maxNDJSONEnvelope || env.GetEnvelopeId() != body.EnvelopeIDs[i] {
+			t.Fatalf("envelope %d: %d bytes, id %s", i, len(env.GetPayload()), env.GetEnvelopeId())
+		}
+		got = append(got, strings.Split(string(env.GetPayload()), "\n")...)
+	}
+	if !slices.Equal(got, lines) {
+		t.Fatalf("the envelopes hold %d lines, not the %d posted in order", len(got), len(lines))
 	}
 }
