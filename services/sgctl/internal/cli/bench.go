@@ -94,6 +94,8 @@ func benchCheck(args []string, out, errOut io.Writer) int {
 	conns := fs.Int("conns", 2, "gRPC connections")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	dry := fs.Bool("dry-run", false, "do not consume throttle capacity")
+	var ct clientTLS
+	ct.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -101,10 +103,15 @@ func benchCheck(args []string, out, errOut io.Writer) int {
 		fmt.Fprintln(errOut, "sgctl bench check: --api-key and --duration are required")
 		return 2
 	}
+	tlsCfg, err := ct.config()
+	if err != nil {
+		fmt.Fprintf(errOut, "sgctl bench check: %v\n", err)
+		return 2
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	res, err := drive.Checks(ctx, drive.ChecksConfig{
-		Addr: *addr, Key: *key, Duration: *duration, Concurrency: *conc, Conns: *conns, Tenant: *tenant, Seed: *seed, DryRun: *dry,
+		Addr: *addr, Key: *key, Duration: *duration, Concurrency: *conc, Conns: *conns, Tenant: *tenant, Seed: *seed, DryRun: *dry, TLS: tlsCfg,
 	})
 	if err != nil {
 		fmt.Fprintf(errOut, "sgctl bench check: %v\n", err)

@@ -23,6 +23,7 @@ func init() {
 // sinkFlags are the transport flags load and bench pipeline share.
 type sinkFlags struct {
 	http, grpc, kafka, keys string
+	tls                     clientTLS
 }
 
 func (s *sinkFlags) bind(fs *flag.FlagSet) {
@@ -30,6 +31,7 @@ func (s *sinkFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&s.grpc, "grpc", "", "ingest gRPC address (IngestService.PublishStream)")
 	fs.StringVar(&s.kafka, "kafka", "", "Kafka brokers (comma separated)")
 	fs.StringVar(&s.keys, "api-key", os.Getenv("SENDGUARD_API_KEY"), "API key, or tenant:KEY,… for several tenants (env SENDGUARD_API_KEY)")
+	s.tls.bind(fs)
 }
 
 // only returns the transport of the one address given (http first).
@@ -54,17 +56,21 @@ func (s *sinkFlags) sink(transport string, conns int) (drive.Sink, error) {
 			return nil, err
 		}
 	}
+	tlsCfg, err := s.tls.config()
+	if err != nil {
+		return nil, err
+	}
 	switch transport {
 	case "http":
 		if s.http == "" {
 			return nil, fmt.Errorf("--http is required")
 		}
-		return drive.NewHTTPSink(s.http, keys, conns), nil
+		return drive.NewHTTPSink(s.http, keys, conns, drive.WithTLS(tlsCfg)), nil
 	case "grpc":
 		if s.grpc == "" {
 			return nil, fmt.Errorf("--grpc is required")
 		}
-		return drive.NewGRPCSink(s.grpc, keys)
+		return drive.NewGRPCSink(s.grpc, keys, drive.WithTLS(tlsCfg))
 	case "kafka":
 		if s.kafka == "" {
 			return nil, fmt.Errorf("--kafka is required")
