@@ -2,10 +2,11 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/sendguard/sendguard/pkg/rules"
 	"github.com/sendguard/sendguard/pkg/stage/evaluator"
@@ -21,6 +22,11 @@ type EvaluatorOptions struct {
 	// Reload is the rule-file poll interval (default 5s).
 	Reload time.Duration
 }
+
+// pruneIdle is how long a scope's health state outlives its last snapshot
+// when nothing holds it: longer than the 28-day windows and the alert
+// cooldowns.
+const pruneIdle = 35 * 24 * time.Hour
 
 // AddEvaluator loads the rule set, restores the health states and adds the
 // snapshots → decisions consumer (and the rule-file watcher).
@@ -48,6 +54,14 @@ func AddEvaluator(ctx context.Context, e *Env, opts EvaluatorOptions) (*rules.En
 	if err := s.Restore(ctx, e.Common.Kafka); err != nil {
 		return nil, err
 	}
+	// Bound memory: forget scopes idle for longer than the longest window
+	// that are healthy or held open-ended (Engine.Prune).
+	e.Every("prune health states", 10*time.Minute, func(context.Context) error {
+		if n := engine.Prune(time.Now().Add(-pruneIdle)); n > 0 {
+			e.Logger.Info("health states pruned", zap.Int("scopes", n))
+		}
+		return nil
+	})
 	return engine, e.runner(GroupEvaluator, topics.Metrics, "rule-evaluator", s)
 }
 
@@ -88,57 +102,15 @@ func engineMetrics(engine *rules.Engine) evaluator.MetricsOptions {
 			return info
 		},
 		HealthCounts: func() map[evaluator.HealthKey]int { return healthCounts(engine) },
-		HealthEvery:  healthEvery(engine),
+		HealthEvery:  10 * time.Second,
 	}
 }
 
-// healthEvery is how often the health states are counted: every scrape
-// (at most every 10 s) with a counting accessor, else exportCountEvery.
-func healthEvery(engine *rules.Engine) time.Duration {
-	if _, ok := any(engine).(stateCounter); ok {
-		return 10 * time.Second
-	}
-	return exportCountEvery
-}
-
-// stateCounter is the counting accessor the health-state gauge wants from
-// the engine: one pass over its states under its lock, no copies.
-type stateCounter interface {
-	CountStates(fn func(level sgv1.ScopeLevel, state sgv1.HealthState, n int))
-}
-
-// exportCountEvery spaces the fallback counts through Export.
-const exportCountEvery = time.Minute
-
-// healthCounts counts the engine's scopes by level and health state, with
-// its CountStates when it has one. Otherwise it goes through Export — a
-// copy of every state, JSON, O(scopes) allocations, part of it under the
-// engine's lock: about 0.9 s and 110 MB for 100,000 scopes on the
-// reference machine (BenchmarkHealthCounts) — so the collector then counts
-// at most once a minute.
+// healthCounts counts the engine's scopes by level and health state.
 func healthCounts(engine *rules.Engine) map[evaluator.HealthKey]int {
 	out := map[evaluator.HealthKey]int{}
-	if c, ok := any(engine).(stateCounter); ok {
-		c.CountStates(func(l sgv1.ScopeLevel, st sgv1.HealthState, n int) {
-			out[evaluator.HealthKey{Level: l, State: st}] += n
-		})
-		return out
-	}
-	data, err := engine.Export()
-	if err != nil {
-		return nil
-	}
-	var doc struct {
-		Scopes []struct {
-			Level sgv1.ScopeLevel  `json:"level"`
-			State sgv1.HealthState `json:"state"`
-		} `json:"scopes"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil
-	}
-	for _, s := range doc.Scopes {
-		out[evaluator.HealthKey{Level: s.Level, State: s.State}]++
-	}
+	engine.CountStates(func(l sgv1.ScopeLevel, st sgv1.HealthState, n int) {
+		out[evaluator.HealthKey{Level: l, State: st}] += n
+	})
 	return out
 }

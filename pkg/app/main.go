@@ -30,6 +30,7 @@ type Spec struct {
 // registry, bootstrap, components, serving, graceful shutdown. It exits
 // non-zero from one place on failure.
 func Main(spec Spec, args []string, getenv func(string) string) {
+	service.TuneGC()
 	var c Common
 	f := service.NewFlags(spec.Name, getenv)
 	BindCommon(f, &c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sendguard/sendguard/pkg/service"
@@ -47,7 +48,7 @@ type RunnerConfig struct {
 	// DLQTopic receives permanent failures; empty disables the DLQ, and a
 	// permanent failure then stops the runner (nothing vanishes silently).
 	DLQTopic string
-	// CommitEvery commits after this many handled messages (default 1000)...
+	// CommitEvery commits after this many handled messages (default 10000)...
 	CommitEvery int
 	// ...or after this much time with uncommitted messages (default 100ms).
 	CommitInterval time.Duration
@@ -61,7 +62,7 @@ type RunnerConfig struct {
 
 func (c *RunnerConfig) defaults() {
 	if c.CommitEvery <= 0 {
-		c.CommitEvery = 1000
+		c.CommitEvery = 10000
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 100 * time.Millisecond
@@ -125,8 +126,8 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 	}
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "sendguard_kafka_consumer_lag",
-		Help: "Messages between the last fetched offset and the partition end, by stage and topic.",
-	}, []string{"stage", "topic"})
+		Help: "Messages between the last fetched offset and the partition end, by stage, topic and partition.",
+	}, []string{"stage", "topic", "partition"})
 	if r.lag, err = service.Register(reg, lag); err != nil {
 		return nil, err
 	}
@@ -220,7 +221,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		if m.HighWaterMark > 0 {
-			r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Set(float64(m.HighWaterMark - m.Offset - 1))
+			r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic, strconv.Itoa(m.Partition)).Set(float64(m.HighWaterMark - m.Offset - 1))
 		}
 		if err := r.handle(ctx, m); err != nil {
 			if ctx.Err() != nil {

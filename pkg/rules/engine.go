@@ -101,6 +101,25 @@ func (e *Engine) Len() int {
 	return len(e.states)
 }
 
+// CountStates calls fn once per (level, state) with the number of scopes
+// held in that state, counted in one pass under the engine's lock (for
+// metrics: no copies).
+func (e *Engine) CountStates(fn func(level sgv1.ScopeLevel, state sgv1.HealthState, n int)) {
+	type key struct {
+		l sgv1.ScopeLevel
+		s sgv1.HealthState
+	}
+	counts := map[key]int{}
+	e.mu.Lock()
+	for _, st := range e.states {
+		counts[key{st.Level, st.State}]++
+	}
+	e.mu.Unlock()
+	for k, n := range counts {
+		fn(k.l, k.s, n)
+	}
+}
+
 // Prune forgets scopes last seen before cutoff that are healthy (only alert
 // or shadow memory left) or held open-ended (a retired variant, a
 // permanently suppressed recipient: the actuator keeps those). Timed pauses,

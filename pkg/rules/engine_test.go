@@ -373,6 +373,11 @@ func TestPrune(t *testing.T) {
 	if e.Len() != 2 {
 		t.Fatalf("len = %d, want 2", e.Len())
 	}
+	counts := map[string]int{}
+	e.CountStates(func(l sgv1.ScopeLevel, st sgv1.HealthState, n int) { counts[l.String()+"/"+st.String()] += n })
+	if len(counts) != 2 || counts["SCOPE_LEVEL_SENDER/HEALTH_STATE_COOLDOWN"] != 1 {
+		t.Fatalf("CountStates = %v, want the sender in cooldown and the recipient", counts)
+	}
 	if n := e.Prune(t0.Add(40 * time.Hour)); n != 1 || e.Len() != 1 {
 		t.Fatalf("pruned %d, want only the suppressed recipient", n)
 	}

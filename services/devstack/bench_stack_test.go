@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/services/devstack/internal/devstack"
 )
 
@@ -31,6 +32,7 @@ type benchStack struct {
 // re-publishes every scope's snapshot).
 func startBenchStack(tb testing.TB, tick time.Duration) *benchStack {
 	tb.Helper()
+	service.TuneGC() // as the binary does
 	s := &benchStack{http: kafkatest.FreeAddr(tb), grpc: kafkatest.FreeAddr(tb), kafka: kafkatest.FreeAddr(tb), done: make(chan error, 1)}
 	ch := os.Getenv("SENDGUARD_BENCH_CLICKHOUSE")
 	if ch == "" {

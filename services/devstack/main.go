@@ -16,6 +16,7 @@ import (
 )
 
 func main() {
+	service.TuneGC()
 	var cfg devstack.Config
 	f := service.NewFlags("devstack", os.Getenv)
 	devstack.BindFlags(f, &cfg)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
 	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
@@ -61,10 +62,9 @@ func New(eval Evaluator, pub Publisher, reg prometheus.Registerer) (*Stage, erro
 			Help: "Decisions published, by rule, action and shadow flag.",
 		}, []string{"rule", "action", "shadow"}),
 	}
-	if reg != nil {
-		if err := reg.Register(s.decisions); err != nil {
-			return nil, fmt.Errorf("evaluator metrics: %w", err)
-		}
+	var err error
+	if s.decisions, err = service.Register(reg, s.decisions); err != nil {
+		return nil, fmt.Errorf("evaluator metrics: %w", err)
 	}
 	return s, nil
 }
