@@ -57,7 +57,7 @@ func AddActuator(ctx context.Context, e *Env, cfg enforce.Config) (*actuator.Sta
 	if err := e.runner(GroupActuatorDecision, topics.Decisions, "actuator", s.DecisionsHandler()); err != nil {
 		return nil, err
 	}
-	if err := e.runner(GroupActuatorEvents, topics.Events, "actuator-events", s.EventsHandler()); err != nil {
+	if err := e.eventRunners(GroupActuatorEvents, "actuator-events", s.EventsHandler); err != nil {
 		return nil, err
 	}
 	s.RegisterGRPC(e.GRPCServer())

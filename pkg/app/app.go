@@ -55,6 +55,12 @@ type Common struct {
 	LogFormat, LogLevel string
 	// Grace bounds graceful shutdown (SENDGUARD_SHUTDOWN_GRACE).
 	Grace time.Duration
+	// EventConsumers is how many consumers of sg.events.v1 each component
+	// that reads it (windowed-metrics admission, actuator events) runs in
+	// this process, in its consumer group (SENDGUARD_EVENT_CONSUMERS): one
+	// event per record, so a consumer spends most of its cycle waiting on
+	// its flush and commit, and two overlap those waits. Zero means one.
+	EventConsumers int
 	// TLS serves ingest HTTP and every gRPC service over TLS when a
 	// certificate is given (SENDGUARD_TLS_CERT, SENDGUARD_TLS_KEY), with
 	// client certificates verified against SENDGUARD_TLS_CLIENT_CA and
@@ -78,6 +84,7 @@ func BindCommon(f *service.Flags, c *Common) {
 	f.String(&c.LogFormat, "log-format", "SENDGUARD_LOG_FORMAT", "json", "log format: json or console")
 	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
 	f.Duration(&c.Grace, "shutdown-grace", "SENDGUARD_SHUTDOWN_GRACE", 10*time.Second, "graceful shutdown bound")
+	f.Int(&c.EventConsumers, "event-consumers", "SENDGUARD_EVENT_CONSUMERS", 2, "consumers of sg.events.v1 per component in this process")
 	BindTLS(f, &c.TLS)
 }
 
@@ -104,6 +111,9 @@ func (c *Common) Validate() error {
 	}
 	if c.Replication < 1 {
 		errs = append(errs, fmt.Errorf("replication %d: want ≥ 1", c.Replication))
+	}
+	if c.EventConsumers < 0 || c.EventConsumers > 64 {
+		errs = append(errs, fmt.Errorf("event consumers %d: want 1..64 (0: one)", c.EventConsumers))
 	}
 	if c.Grace <= 0 {
 		errs = append(errs, errors.New("shutdown grace must be positive"))

@@ -26,3 +26,15 @@ func (e *Env) runner(group, topic, stage string, h kafka.Handler) error {
 	e.Group.AddContext(stage+" consumer", r.Run)
 	return nil
 }
+
+// eventRunners adds Common.EventConsumers runners of group over
+// sg.events.v1, each with its own handler from newHandler (handlers keep
+// per-partition state; the group gives each its partitions).
+func (e *Env) eventRunners(group, stage string, newHandler func() kafka.Handler) error {
+	for range max(e.Common.EventConsumers, 1) {
+		if err := e.runner(group, topics.Events, stage, newHandler()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

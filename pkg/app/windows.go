@@ -30,11 +30,6 @@ type WindowsOptions struct {
 	SnapshotEvery time.Duration
 }
 
-// scopedCommitEvery is the aggregating step's commit batch: an event fans
-// out to ~8 scoped records, so this is ~1000 events per flush, as for the
-// other stages.
-const scopedCommitEvery = 8000
-
 // AddWindows adds the two steps of windowed-metrics: admission
 // (sg.events.v1 → sg.scoped-events.v1, ClickHouse events) and aggregation
 // (sg.scoped-events.v1 → sg.metrics.v1), plus the periodic tick. State is
@@ -60,9 +55,11 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 		sink, checker = w, clickhouse.NewEventChecker(e.ClickHouse)
 	}
 	read := windows.BrokerStateReader(e.Common.Kafka)
-	admit := windows.NewAdmit(window.AdmitConfig{Lateness: opts.Window.Lateness, MaxFuture: opts.Window.MaxFuture},
-		e.Producer, sink, checker, read, windows.BrokerPartitions(e.Common.Kafka), e.Logger.Named("admit"))
-	if err := e.runner(GroupWindows, topics.Events, "windowed-metrics", admit); err != nil {
+	newAdmit := func() kafka.Handler {
+		return windows.NewAdmit(window.AdmitConfig{Lateness: opts.Window.Lateness, MaxFuture: opts.Window.MaxFuture},
+			e.Producer, sink, checker, read, windows.BrokerPartitions(e.Common.Kafka), e.Logger.Named("admit"))
+	}
+	if err := e.eventRunners(GroupWindows, "windowed-metrics", newAdmit); err != nil {
 		return nil, err
 	}
 	s, err := windows.New(opts.Window, e.Producer, read, e.Logger.Named("windows"), e.Registry, opts.SnapshotEvery)
@@ -72,7 +69,7 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	const stage = "windowed-metrics-aggregate"
 	r, err := kafka.NewRunner(kafka.RunnerConfig{
 		Brokers: e.Common.Kafka, GroupID: GroupWindowsAggregate, Topic: topics.ScopedEvents, Stage: stage,
-		DLQTopic: topics.DLQ, CommitEvery: scopedCommitEvery,
+		DLQTopic: topics.DLQ,
 	}, s, e.Producer, e.Logger.Named(stage), e.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("%s runner: %w", stage, err)

@@ -167,6 +167,7 @@ func Run(ctx context.Context, c Config, logger *zap.Logger, out io.Writer) error
 		Kafka: []string{broker.Addr()}, ClickHouse: c.ClickHouse, ClickHouseDatabase: c.ClickHouseDB,
 		Partitions: c.Partitions, Replication: 1, APIKeys: keys,
 		LogFormat: c.LogFormat, LogLevel: c.LogLevel, Grace: 10 * time.Second, TLS: c.TLS,
+		EventConsumers: 2, // as the service binaries: see app.Common
 	}, logger, service.NewRegistry())
 	if err != nil {
 		broker.Close()
