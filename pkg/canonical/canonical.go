@@ -46,6 +46,12 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 // Unwrap returns the inner error (usually a *FieldError).
 func (e *LineError) Unwrap() error { return e.Err }
 
+// DelimitedEventsContentType is the content type of a raw envelope holding
+// canonical events as a sequence of length-delimited protobuf messages
+// (sgv1.Event, each preceded by its size as a varint): how ingest stores the
+// events of one gRPC publish call.
+const DelimitedEventsContentType = "application/vnd.sendguard.events+protobuf-delimited"
+
 // ErrTooManyEvents is returned by DecodeNDJSON when the input holds more
 // events than the caller allows.
 var ErrTooManyEvents = errors.New("too many events")

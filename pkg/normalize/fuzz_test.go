@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sendguard/sendguard/pkg/canonical"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // fuzzParse seeds the corpus with the source's real samples (when present)
@@ -29,7 +31,14 @@ func fuzzParse(f *testing.F, src sgv1.Source, sampleGlob string, extra ...string
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		env := envelope(src, data)
+		checkParse(t, envelope(src, data))
+	})
+}
+
+// checkParse checks Parse's contract on env (see fuzzParse).
+func checkParse(t *testing.T, env *sgv1.RawEnvelope) {
+	t.Helper()
+	{
 		evs, err := Parse(env, testOptions())
 		if err != nil {
 			var pe *ParseError
@@ -53,7 +62,7 @@ func fuzzParse(f *testing.F, src sgv1.Source, sampleGlob string, extra ...string
 				t.Fatalf("canonical round trip: %v\n%s", err, js)
 			}
 		}
-	})
+	}
 }
 
 func FuzzParseSES(f *testing.F) {
@@ -101,4 +110,24 @@ func FuzzParseGRPC(f *testing.F) {
 		f.Fatal(err)
 	}
 	fuzzParse(f, sgv1.Source_SOURCE_GRPC, "", string(seed), `{"type":"sent","recipient":"a@x.io"}`)
+}
+
+// FuzzParseGRPCDelimited fuzzes ingest's gRPC batches: length-delimited
+// protobuf events.
+func FuzzParseGRPCDelimited(f *testing.F) {
+	var seed []byte
+	for _, r := range []string{"a@x.io", "b@x.io"} {
+		b, err := proto.Marshal(&sgv1.Event{Type: sgv1.EventType_EVENT_TYPE_SENT, Recipient: r, Campaign: "c"})
+		if err != nil {
+			f.Fatal(err)
+		}
+		seed = protowire.AppendBytes(seed, b)
+	}
+	f.Add(seed)
+	f.Add(append(seed, 0x80))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		env := envelope(sgv1.Source_SOURCE_GRPC, data)
+		env.ContentType = canonical.DelimitedEventsContentType
+		checkParse(t, env)
+	})
 }

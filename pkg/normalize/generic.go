@@ -2,11 +2,14 @@ package normalize
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/canonical"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // Generic and gRPC: a protobuf-encoded sgv1.Event (Content-Type naming
@@ -23,6 +26,10 @@ import (
 func parseGeneric(b *builder) {
 	payload := b.env.GetPayload()
 	ct := strings.ToLower(b.env.GetContentType())
+	if ct == canonical.DelimitedEventsContentType {
+		b.genericDelimited(payload)
+		return
+	}
 	if strings.Contains(ct, "protobuf") || (b.env.GetSource() == sgv1.Source_SOURCE_GRPC && !looksLikeJSON(payload)) {
 		// Ingest stores a canonical event received over gRPC as the
 		// protobuf encoding of sgv1.Event.
@@ -48,6 +55,32 @@ func parseGeneric(b *builder) {
 		}
 	}
 	b.genericLines(payload)
+}
+
+// genericDelimited decodes length-delimited protobuf events (ingest's gRPC
+// batches) one by one, so that one bad event fails only its item (0-based
+// position, unit "item"). A truncated size or message fails the rest of the
+// payload.
+func (b *builder) genericDelimited(payload []byte) {
+	b.unit = "item"
+	for item := 0; len(payload) > 0; item++ {
+		if item >= b.opts.maxEvents() {
+			b.payloadErr("too many events", canonical.ErrTooManyEvents)
+			return
+		}
+		msg, n := protowire.ConsumeBytes(payload)
+		if n < 0 {
+			b.fail(item, fmt.Errorf("truncated event: %w", protowire.ParseError(n)))
+			return
+		}
+		payload = payload[n:]
+		ev := &sgv1.Event{}
+		if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(msg, ev); err != nil {
+			b.fail(item, fmt.Errorf("invalid protobuf event: %w", err))
+			continue
+		}
+		b.genericEvent(item, ev)
+	}
 }
 
 // genericLines decodes NDJSON line by line so that one bad line fails only

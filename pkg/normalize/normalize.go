@@ -171,6 +171,7 @@ type builder struct {
 	now    time.Time
 	events []*sgv1.Event
 	items  []int // item index of each event, for error reports
+	unit   string // ItemError.Unit; "" picks it by source
 	errs   []error
 	fatal  *ParseError
 }
@@ -202,9 +203,12 @@ func (b *builder) add(index int, ev *sgv1.Event) {
 
 // fail records that item index could not be parsed.
 func (b *builder) fail(index int, err error) {
-	unit := "item"
-	if b.env.GetSource() == sgv1.Source_SOURCE_GENERIC || b.env.GetSource() == sgv1.Source_SOURCE_GRPC {
-		unit = "line"
+	unit := b.unit
+	if unit == "" {
+		unit = "item"
+		if b.env.GetSource() == sgv1.Source_SOURCE_GENERIC || b.env.GetSource() == sgv1.Source_SOURCE_GRPC {
+			unit = "line"
+		}
 	}
 	b.errs = append(b.errs, &ItemError{Unit: unit, Index: index, Err: err})
 }

@@ -4,14 +4,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sendguard/sendguard/pkg/canonical"
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sendguard/sendguard/pkg/canonical"
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // parseOK parses and fails the test on any error.
@@ -534,4 +537,77 @@ func TestAttributionOptions(t *testing.T) {
 			t.Fatalf("%v %v", evs, err)
 		}
 	})
+}
+
+// TestGenericDelimited: ingest's gRPC batches (length-delimited protobuf
+// events) split into their events; a bad event fails only its item, a
+// truncated tail fails from there on.
+func TestGenericDelimited(t *testing.T) {
+	at := timestamppb.New(testNow.Add(-time.Hour))
+	var payload []byte
+	for i, ev := range []*sgv1.Event{
+		{EventId: "d0", Type: sgv1.EventType_EVENT_TYPE_SENT, OccurredAt: at, Sender: "a@acme.io", Recipient: "r0@x.io"},
+		{EventId: "d1", Type: sgv1.EventType_EVENT_TYPE_SENT, OccurredAt: at, Sender: "a@acme.io"}, // no recipient
+		{EventId: "d2", Type: sgv1.EventType_EVENT_TYPE_DELIVERED, OccurredAt: at, Sender: "a@acme.io", Recipient: "r2@x.io"},
+	} {
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		payload = protowire.AppendBytes(payload, b)
+	}
+	for _, tt := range []struct {
+		name    string
+		payload []byte
+		ids     []string
+		failed  []int
+	}{
+		{"whole", payload, []string{"d0", "d2"}, []int{1}},
+		{"garbage item", protowire.AppendBytes(append([]byte(nil), payload...), []byte{0xff, 0xff}), []string{"d0", "d2"}, []int{1, 3}},
+		{"truncated", append(append([]byte(nil), payload...), 0x80), []string{"d0", "d2"}, []int{1, 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := envelope(sgv1.Source_SOURCE_GRPC, tt.payload)
+			env.ContentType = canonical.DelimitedEventsContentType
+			evs, err := Parse(env, testOptions())
+			var ids []string
+			for _, ev := range evs {
+				ids = append(ids, ev.GetEventId())
+			}
+			if !slices.Equal(ids, tt.ids) {
+				t.Fatalf("events %v, want %v", ids, tt.ids)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want a ParseError", err)
+			}
+			var failed []int
+			for _, e := range unwrapItems(pe.Err) {
+				if e.Unit != "item" {
+					t.Fatalf("unit %q", e.Unit)
+				}
+				failed = append(failed, e.Index)
+			}
+			slices.Sort(failed)
+			if !slices.Equal(failed, tt.failed) {
+				t.Fatalf("failed items %v, want %v (%v)", failed, tt.failed, err)
+			}
+		})
+	}
+}
+
+// unwrapItems returns the *ItemError values joined in err.
+func unwrapItems(err error) []*ItemError {
+	var out []*ItemError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapItems(e)...)
+		}
+		return out
+	}
+	var ie *ItemError
+	if errors.As(err, &ie) {
+		out = append(out, ie)
+	}
+	return out
 }

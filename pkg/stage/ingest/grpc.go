@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/canonical"
@@ -99,7 +101,24 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 		keys   [][]byte
 		idx    []int
 		events int
+		// Canonical events travel together: length-delimited in
+		// envelopes of up to maxNDJSONEnvelope bytes (the normalizer
+		// splits them), each item pointing at its envelope.
+		chunk      []byte
+		chunkItems []int
 	)
+	seal := func() {
+		if len(chunkItems) == 0 {
+			return
+		}
+		env := s.envelope(tenant, sgv1.Source_SOURCE_GRPC, canonical.DelimitedEventsContentType, chunk, nil, "")
+		for _, i := range chunkItems {
+			results[i].EnvelopeId = env.GetEnvelopeId()
+			idx = append(idx, i)
+		}
+		envs, keys = append(envs, env), append(keys, topics.Key(tenant, env.GetEnvelopeId()))
+		chunk, chunkItems = nil, nil
+	}
 	for i, it := range items {
 		res := &sgv1.ItemResult{Index: int32(base + i)}
 		results[i] = res
@@ -121,14 +140,14 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 				invalid(res, err)
 				continue
 			}
-			env = s.envelope(tenant, sgv1.Source_SOURCE_GRPC, "application/protobuf", b, nil, "")
-			id := ev.GetEventId()
-			if id == "" {
-				id = env.GetEnvelopeId()
+			if len(chunk) > 0 && len(chunk)+len(b)+binary.MaxVarintLen64 > maxNDJSONEnvelope {
+				seal()
 			}
+			chunk = protowire.AppendBytes(chunk, b)
+			chunkItems = append(chunkItems, i)
 			res.EventId = ev.GetEventId()
-			key = topics.Key(tenant, id)
 			events++
+			continue
 		case *sgv1.PublishItem_Raw:
 			src := x.Raw.GetSource()
 			if src == sgv1.Source_SOURCE_UNSPECIFIED || src == sgv1.Source_SOURCE_GRPC {
@@ -157,6 +176,7 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 		res.EnvelopeId = env.GetEnvelopeId()
 		envs, keys, idx = append(envs, env), append(keys, key), append(idx, i)
 	}
+	seal()
 	if len(envs) == 0 {
 		return results
 	}
@@ -171,7 +191,7 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 		s.limits.refund(tenant, events, s.cfg.Now())
 		status, errText = sgv1.ItemStatus_ITEM_STATUS_UNAVAILABLE, "not accepted: "+err.Error()
 	} else {
-		s.accepted.WithLabelValues("grpc", tenant).Add(float64(len(envs)))
+		s.accepted.WithLabelValues("grpc", tenant).Add(float64(len(idx)))
 	}
 	for _, i := range idx {
 		results[i].Status = status

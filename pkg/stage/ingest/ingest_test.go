@@ -20,7 +20,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sendguard/sendguard/pkg/auth"
+	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/normalize"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -240,5 +242,55 @@ func TestNDJSONEnvelopes(t *testing.T) {
 	}
 	if !slices.Equal(got, lines) {
 		t.Fatalf("the envelopes hold %d lines, not the %d posted in order", len(got), len(lines))
+	}
+}
+
+// TestGRPCEventsTravelTogether: the canonical events of one publish call
+// are published in one envelope of length-delimited protobuf events (the
+// items point at it), which the normalizer splits back into exactly those
+// events; a raw item keeps its own envelope.
+func TestGRPCEventsTravelTogether(t *testing.T) {
+	pub := &fakePublisher{}
+	s := newStage(t, pub, Config{})
+	g := &grpcServer{s: s}
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer k-globex"))
+	var items []*sgv1.PublishItem
+	for i := range 5 {
+		items = append(items, &sgv1.PublishItem{Item: &sgv1.PublishItem_Event{Event: &sgv1.Event{
+			EventId: fmt.Sprintf("g%d", i), Type: sgv1.EventType_EVENT_TYPE_DELIVERED, OccurredAt: timestamppb.Now(),
+			Sender: "a@globex.com", Recipient: fmt.Sprintf("r%d@example.com", i)}}})
+	}
+	items = append(items, &sgv1.PublishItem{Item: &sgv1.PublishItem_Raw{Raw: &sgv1.RawPayload{Source: sgv1.Source_SOURCE_SENDGRID, Payload: []byte(`[]`)}}})
+	resp, err := g.Publish(ctx, &sgv1.PublishRequest{Items: items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetAccepted() != 6 || len(pub.recs) != 2 {
+		t.Fatalf("accepted %d in %d records, want 6 in 2", resp.GetAccepted(), len(pub.recs))
+	}
+	res := resp.GetResults()
+	for i := 1; i < 5; i++ {
+		if res[i].GetEnvelopeId() != res[0].GetEnvelopeId() {
+			t.Fatalf("item %d in envelope %s, item 0 in %s", i, res[i].GetEnvelopeId(), res[0].GetEnvelopeId())
+		}
+	}
+	if res[5].GetEnvelopeId() == res[0].GetEnvelopeId() {
+		t.Fatal("the raw item shares the events' envelope")
+	}
+	env := &sgv1.RawEnvelope{}
+	if err := proto.Unmarshal(pub.recs[1].Value, env); err != nil { // the events' envelope is sealed last
+		t.Fatal(err)
+	}
+	if env.GetContentType() != canonical.DelimitedEventsContentType || env.GetEnvelopeId() != res[0].GetEnvelopeId() {
+		t.Fatalf("events envelope %s of type %q", env.GetEnvelopeId(), env.GetContentType())
+	}
+	evs, err := normalize.Parse(env, normalize.Options{})
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("normalized %d events: %v", len(evs), err)
+	}
+	for i, ev := range evs {
+		if ev.GetEventId() != fmt.Sprintf("g%d", i) || ev.GetTenant() != "globex" {
+			t.Fatalf("event %d: %s of %s", i, ev.GetEventId(), ev.GetTenant())
+		}
 	}
 }
