@@ -170,7 +170,7 @@ type builder struct {
 	src    string
 	now    time.Time
 	events []*sgv1.Event
-	items  []int // item index of each event, for error reports
+	items  []int  // item index of each event, for error reports
 	unit   string // ItemError.Unit; "" picks it by source
 	errs   []error
 	fatal  *ParseError
