@@ -79,7 +79,7 @@ unit:
 	go test -race -count=1 -timeout 15m $(PACKAGES)
 
 ## fault-test runs the long fault tests (services/devstack TestFaults with
-## SENDGUARD_FAULT_LONG=1, about 15 minutes): the five services and the broker
+## SENDGUARD_FAULT_LONG=1, about 10 minutes): the five services and the broker
 ## as processes and a private ClickHouse on free ports; under steady load each
 ## service is killed with SIGKILL and restarted, the broker killed and
 ## restarted on its data dir, ClickHouse stopped for a minute; after each,

@@ -44,7 +44,7 @@ type faultPlan struct {
 var (
 	shortFaultPlan = faultPlan{
 		faults: []string{"windowed-metrics", "broker", "clickhouse"},
-		load:   8 * time.Second, rate: 400, down: time.Second, chDown: 5 * time.Second, drain: 60 * time.Second,
+		load:   8 * time.Second, rate: 400, down: time.Second, chDown: 3 * time.Second, drain: 60 * time.Second,
 	}
 	longFaultPlan = faultPlan{
 		faults: []string{"none", "ingest", "normalizer", "windowed-metrics", "rule-evaluator", "actuator", "broker", "clickhouse"},
@@ -94,6 +94,7 @@ func TestFaults(t *testing.T) {
 	if os.Getenv("SENDGUARD_FAULT_LONG") != "" {
 		plan = longFaultPlan
 	}
+	began := time.Now()
 	ch := startPrivateClickHouse(t)
 	keys := map[string]string{}
 	var faults []string
@@ -105,6 +106,8 @@ func TestFaults(t *testing.T) {
 		keys["fault-"+f] = "fault-key-" + f
 	}
 	s := startFaultStack(t, keys, ch)
+	t.Logf("ClickHouse and stack ready in %.1fs", time.Since(began).Seconds())
+	t.Cleanup(func() { t.Logf("TestFaults took %.1fs before its cleanup", time.Since(began).Seconds()) })
 	for _, f := range faults {
 		res := runFault(t, s, plan, f, "fault-"+f, keys["fault-"+f])
 		b, _ := json.Marshal(res)
@@ -335,24 +338,36 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	mu.Unlock()
 	res.WindowExpected = int64(res.Acked)
 
-	// Drain: every group's lag at 0 and the tenant's windows counting
-	// every acknowledged event.
+	// Drain: the tenant's windows count every acknowledged event, and
+	// after that every group's lag is 0 twice in a row (what the windows
+	// published until then has been evaluated and enforced).
 	snaps := &snapshotReader{addr: s.kafka, key: tenantKey, from: from[topics.Metrics]}
-	var lastLag map[string]int64
+	var (
+		lastLag  map[string]int64
+		zeroLags int
+	)
 	for {
-		lags, err := groupLag(ctx, s.kafka)
-		var total int64
-		for _, l := range lags {
-			total += l
-		}
-		if err == nil {
-			lastLag = lags
-		}
-		if err == nil && total == 0 {
+		if res.WindowCounted < res.WindowExpected {
 			if err := snaps.poll(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if res.WindowCounted = windowTotal(snaps.latest); res.WindowCounted >= res.WindowExpected {
+			res.WindowCounted = windowTotal(snaps.latest)
+		}
+		if res.WindowCounted >= res.WindowExpected {
+			lags, err := groupLag(ctx, s.kafka)
+			var total int64
+			for _, l := range lags {
+				total += l
+			}
+			switch {
+			case err != nil:
+				zeroLags = 0
+			case total == 0:
+				zeroLags++
+			default:
+				zeroLags, lastLag = 0, lags
+			}
+			if zeroLags == 2 {
 				break
 			}
 		}
@@ -360,7 +375,7 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 			t.Errorf("%s: backlog not drained within %s: lag %v, windows counted %d of %d", fault, plan.drain, lastLag, res.WindowCounted, res.WindowExpected)
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	res.DrainSeconds = math.Round(time.Since(recovered).Seconds()*10) / 10
 	stopSampling()
@@ -368,6 +383,11 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	res.LagMax = lagMax.Load()
 	res.FaultSeconds = math.Round(res.FaultSeconds*10) / 10
 
+	checksStart := time.Now()
+	var replayTook time.Duration
+	defer func() {
+		t.Logf("%s: checks took %.1fs (replays %.1fs)", fault, time.Since(checksStart).Seconds(), replayTook.Seconds())
+	}()
 	// sg.events.v1: every acknowledged id at least once; the events for
 	// the replay, each id once, in log order.
 	seen := map[string]int{}
@@ -436,8 +456,10 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	if err != nil {
 		t.Fatal(err)
 	}
+	replayStart := time.Now()
 	everyEvent := replayDecisions(t, evs, -1)
 	coarse := replayDecisions(t, evs, 2*time.Second)
+	replayTook = time.Since(replayStart)
 	if a, b := diffSets(everyEvent, coarse), diffSets(coarse, everyEvent); len(a)+len(b) > 0 {
 		t.Errorf("%s: the traffic's decisions depend on snapshot coalescing (a test design error): only when evaluating every event %v; only when evaluating every 2s %v", fault, a, b)
 	}
