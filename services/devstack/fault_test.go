@@ -236,7 +236,7 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	ctx, cancel := context.WithTimeout(context.Background(), plan.load+plan.chDown+plan.drain+5*time.Minute)
 	defer cancel()
 	tenantKey := topics.Key(tenant, "tenant", tenant)
-	var from = map[string]map[int]int64{}
+	from := map[string]map[int]int64{}
 	for _, tp := range []string{topics.Events, topics.Control, topics.Metrics} {
 		end, err := endOffsets(ctx, s.kafka, tp)
 		if err != nil {
@@ -277,8 +277,18 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	defer sink.Close()
 	gen := faultTraffic(tenant, time.Now().UTC().Add(-10*time.Minute), plan.rate)
 	loadDone := make(chan drive.LoadResult, 1)
+	loadExited := make(chan struct{})
+	// On any way out (t.Fatal included), the load and the sampler end
+	// before the test does.
+	defer func() {
+		cancel()
+		<-loadExited
+		stopSampling()
+		<-sampled
+	}()
 	loadStart := time.Now()
 	go func() {
+		defer close(loadExited)
 		lr, err := drive.Load(ctx, drive.LoadConfig{Gen: gen, Sink: sink, Rate: plan.rate, Duration: plan.load, Batch: 100, Concurrency: 4,
 			OnAck: func(evs []*sgv1.Event, _ time.Time) {
 				mu.Lock()
