@@ -44,7 +44,7 @@ type faultPlan struct {
 var (
 	shortFaultPlan = faultPlan{
 		faults: []string{"windowed-metrics", "broker", "clickhouse"},
-		load:   8 * time.Second, rate: 400, down: time.Second, chDown: 3 * time.Second, drain: 60 * time.Second,
+		load:   10 * time.Second, rate: 400, down: time.Second, chDown: 3 * time.Second, drain: 60 * time.Second,
 	}
 	longFaultPlan = faultPlan{
 		faults: []string{"none", "ingest", "normalizer", "windowed-metrics", "rule-evaluator", "actuator", "broker", "clickhouse"},
@@ -124,28 +124,32 @@ func TestFaults(t *testing.T) {
 //
 //   - Healthy base: sends, deliveries, opens and clicks only, so no rate
 //     rule hovers near its threshold on small samples.
-//   - Unsubscribes at 5% on campaign c2 from the start: recipients
-//     suppressed, the campaign paused (campaign-unsubscribe-pause).
+//   - Unsubscribes at 10% on campaign c0 from the start: recipients
+//     suppressed, the campaign paused (campaign-unsubscribe-pause) within
+//     its first ~50 messages.
 //   - Hard bounces at 30% from the domain of rank 1 from the start: its
 //     recipients suppressed, the domain throttled
 //     (domain-delivery-errors-stop), its domain×provider scopes and (in the
 //     long run) its senders as their samples grow.
 //   - Complaints at 10% from sender rep0 of the busiest domain, starting
-//     after its first 300 messages (when the sender has long passed the
-//     warm-up threshold of 30 sends): the sender, its domain, the campaigns
-//     and variants it sends paused, complainers suppressed.
+//     3 s of event time after the first 300 messages (when the sender has
+//     long passed the warm-up threshold of 30 sends, and campaign c0's
+//     unsubscribe pause, follow-ups included, is seconds old): the sender,
+//     its domain, the campaigns and variants it sends paused, complainers
+//     suppressed.
 //
 // Every rate is far above its rule's threshold once the rule's minimum
 // sample is met, so a scope's rule, once true, stays true; and where one
 // scope has two enforcing rules (a sender's warm-up throttle then its pause;
-// campaign c2's unsubscribe pause then its complaint pause) they fire far
-// apart, and the fault is injected only once both have been announced.
+// campaign c0's unsubscribe pause then its complaint pause) they fire
+// seconds of event time apart, and the fault is injected only once both
+// have been announced.
 func faultTraffic(tenant string, start time.Time, rate float64) loadgen.Config {
 	mps := rate / 2.3 // ~2.3 events per message with these rates
 	d0, d1 := loadgen.Domain(tenant, 0), loadgen.Domain(tenant, 1)
 	return loadgen.Config{
 		Seed: 8, Start: start, MessagesPerSecond: mps, Tenants: []string{tenant}, IDPrefix: tenant,
-		Domains: 8, SendersPerDomain: 2, Campaigns: 6, MaxDelay: 3 * time.Second,
+		Domains: 8, SendersPerDomain: 2, Campaigns: 6, MaxDelay: 2 * time.Second,
 		// Consumer mailboxes only: no company accounts, whose few
 		// events would make small scopes.
 		Providers: []loadgen.ProviderShare{
@@ -155,9 +159,9 @@ func faultTraffic(tenant string, start time.Time, rate float64) loadgen.Config {
 		},
 		Rates: loadgen.Rates{Open: 0.3, Click: 0.1},
 		Anomalies: []loadgen.Anomaly{
-			{Level: "campaign", Target: "c2", Start: start, Rates: loadgen.Rates{Unsubscribe: 0.05}},
+			{Level: "campaign", Target: "c0", Start: start, Rates: loadgen.Rates{Unsubscribe: 0.1}},
 			{Level: "domain", Target: d1, Start: start, Rates: loadgen.Rates{Bounce: 0.3, HardShare: 1}},
-			{Level: "sender", Target: loadgen.Sender(d0, 0), Start: start.Add(time.Duration(300 / mps * float64(time.Second))),
+			{Level: "sender", Target: loadgen.Sender(d0, 0), Start: start.Add(time.Duration(300/mps*float64(time.Second)) + 3*time.Second),
 				Rates: loadgen.Rates{Complaint: 0.1}},
 		},
 	}
@@ -305,10 +309,10 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	}()
 
 	// The fault, halfway through the load and once the sender with
-	// complaints is paused and campaign c2 is paused (see faultTraffic).
+	// complaints is paused and campaign c0 is paused (see faultTraffic).
 	early := []string{
 		"pause sender " + loadgen.Sender(loadgen.Domain(tenant, 0), 0),
-		"pause campaign c2",
+		"pause campaign c0",
 	}
 	time.Sleep(plan.load / 2)
 	for deadline := time.Now().Add(plan.load); ; time.Sleep(200 * time.Millisecond) {
@@ -456,7 +460,7 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	// deterministic, and the traffic is designed (faultTraffic) so that
 	// its decisions do not depend on how snapshots are coalesced: the test
 	// checks that design itself by replaying twice, evaluating after every
-	// event and once per two seconds of event time (eight times the live
+	// event and once per second of event time (four times the live
 	// coalescing of 250 ms). Equal sets mean no decision depends on
 	// seeing an intermediate state the live run may skip; the fault itself
 	// is injected only once the scopes that take two enforcing decisions
@@ -468,10 +472,10 @@ func runFault(t *testing.T, s *faultStack, plan faultPlan, fault, tenant, key st
 	}
 	replayStart := time.Now()
 	everyEvent := replayDecisions(t, evs, -1)
-	coarse := replayDecisions(t, evs, 2*time.Second)
+	coarse := replayDecisions(t, evs, time.Second)
 	replayTook = time.Since(replayStart)
 	if a, b := diffSets(everyEvent, coarse), diffSets(coarse, everyEvent); len(a)+len(b) > 0 {
-		t.Errorf("%s: the traffic's decisions depend on snapshot coalescing (a test design error): only when evaluating every event %v; only when evaluating every 2s %v", fault, a, b)
+		t.Errorf("%s: the traffic's decisions depend on snapshot coalescing (a test design error): only when evaluating every event %v; only when evaluating every 1s %v", fault, a, b)
 	}
 	res.Decisions, res.DecisionsReplay = len(live), len(everyEvent)
 	onlyLive, onlyReplay := diffSets(live, everyEvent), diffSets(everyEvent, live)
