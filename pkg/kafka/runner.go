@@ -147,8 +147,13 @@ func (r *Runner) newReader() *kafkago.Reader {
 		MaxWait:        cfg.MaxWait,
 		StartOffset:    kafkago.FirstOffset,
 		CommitInterval: 0, // synchronous commits, only through commit()
-		ReadBackoffMin: 10 * time.Millisecond,
-		ReadBackoffMax: 500 * time.Millisecond,
+		// A member killed without leaving holds its partitions until its
+		// session times out: 10 s instead of kafka-go's 30 s bounds the
+		// stall after a crash (heartbeats go every 3 s).
+		SessionTimeout:   10 * time.Second,
+		RebalanceTimeout: 10 * time.Second,
+		ReadBackoffMin:   10 * time.Millisecond,
+		ReadBackoffMax:   500 * time.Millisecond,
 	})
 }
 

@@ -187,11 +187,12 @@ func TestKill9KeepsEverythingAcknowledged(t *testing.T) {
 				if err := proto.Unmarshal(m.Value(), env); err != nil {
 					return err
 				}
-				// Generic envelopes hold one event's JSON; find its id.
-				s := string(env.GetPayload())
-				if i := strings.Index(s, `"event_id":"`); i >= 0 {
-					rest := s[i+len(`"event_id":"`):]
-					seen[rest[:strings.IndexByte(rest, '"')]] = true
+				// Generic envelopes hold NDJSON lines; find their ids.
+				for _, line := range strings.Split(string(env.GetPayload()), "\n") {
+					if i := strings.Index(line, `"event_id":"`); i >= 0 {
+						rest := line[i+len(`"event_id":"`):]
+						seen[rest[:strings.IndexByte(rest, '"')]] = true
+					}
 				}
 			default:
 				ev := &sgv1.Event{}
