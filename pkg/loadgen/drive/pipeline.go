@@ -77,9 +77,9 @@ type PipelineResult struct {
 	// LagMaxByGroup is the largest lag of each consumer group: the stage
 	// that falls behind.
 	LagMaxByGroup map[string]int64 `json:"consumer_lag_max_by_group"`
-	Retries       int64   `json:"retries"`
-	Rejected      int64   `json:"rejected"`
-	FirstError    string  `json:"first_error,omitempty"`
+	Retries       int64            `json:"retries"`
+	Rejected      int64            `json:"rejected"`
+	FirstError    string           `json:"first_error,omitempty"`
 }
 
 // countedMetrics are the tenant-scope counts every generated event type
