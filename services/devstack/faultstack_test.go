@@ -22,6 +22,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/auth"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/loadgen/drive"
 )
 
 // faultServices are the five service binaries, in pipeline order.
@@ -392,57 +393,7 @@ func endOffsets(ctx context.Context, addr, topic string) (map[int]int64, error) 
 // groupLag returns, per consumer group, the sum over the partitions it
 // committed on of end offset minus committed offset.
 func groupLag(ctx context.Context, addr string) (map[string]int64, error) {
-	c, closeIdle := kafkaClient(addr)
-	defer closeIdle()
-	meta, err := c.Metadata(ctx, &kafkago.MetadataRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("metadata: %w", err)
-	}
-	ends := map[string]map[int]int64{}
-	req := map[string][]int{}
-	for _, tp := range meta.Topics {
-		if tp.Error != nil || tp.Internal {
-			continue
-		}
-		end, err := endOffsets(ctx, addr, tp.Name)
-		if err != nil {
-			return nil, err
-		}
-		ends[tp.Name] = end
-		for p := range end {
-			req[tp.Name] = append(req[tp.Name], p)
-		}
-	}
-	groups, err := c.ListGroups(ctx, &kafkago.ListGroupsRequest{})
-	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	if groups.Error != nil {
-		return nil, fmt.Errorf("list groups: %w", groups.Error)
-	}
-	out := map[string]int64{}
-	for _, g := range groups.Groups {
-		res, err := c.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: g.GroupID, Topics: req})
-		if err != nil {
-			return nil, fmt.Errorf("offset fetch %s: %w", g.GroupID, err)
-		}
-		if res.Error != nil {
-			return nil, fmt.Errorf("offset fetch %s: %w", g.GroupID, res.Error)
-		}
-		var lag int64
-		for tp, ps := range res.Topics {
-			for _, p := range ps {
-				if p.Error != nil || p.CommittedOffset < 0 {
-					continue
-				}
-				if d := ends[tp][p.Partition] - p.CommittedOffset; d > 0 {
-					lag += d
-				}
-			}
-		}
-		out[g.GroupID] = lag
-	}
-	return out, nil
+	return drive.GroupLag(ctx, []string{addr})
 }
 
 // readRange reads topic from the offsets of from (0 for partitions it does

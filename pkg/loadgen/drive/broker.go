@@ -87,6 +87,15 @@ func (b *broker) topics(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// GroupLag returns, for every consumer group of the cluster at brokers, the
+// sum over the partitions it committed on of end offset minus committed
+// offset (what `sgctl bench pipeline` samples as consumer lag).
+func GroupLag(ctx context.Context, brokers []string) (map[string]int64, error) {
+	b := newBroker(brokers)
+	defer b.close()
+	return b.lag(ctx, nil)
+}
+
 // lag returns, for every consumer group, the sum over the partitions of
 // topics it committed on of end offset minus committed offset; every topic
 // of the cluster when topicNames is empty.
