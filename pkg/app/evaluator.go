@@ -57,9 +57,11 @@ func AddEvaluator(ctx context.Context, e *Env, opts EvaluatorOptions) (*rules.En
 	// Bound memory: forget scopes idle for longer than the longest window
 	// that are healthy or held open-ended (Engine.Prune).
 	e.Every("prune health states", 10*time.Minute, func(context.Context) error {
-		if n := engine.Prune(time.Now().Add(-pruneIdle)); n > 0 {
+		cutoff := time.Now().Add(-pruneIdle)
+		if n := engine.Prune(cutoff); n > 0 {
 			e.Logger.Info("health states pruned", zap.Int("scopes", n))
 		}
+		s.Prune(cutoff)
 		return nil
 	})
 	return engine, e.runner(GroupEvaluator, topics.Metrics, "rule-evaluator", s)

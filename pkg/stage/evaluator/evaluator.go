@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -42,10 +44,12 @@ type LevelWatcher interface {
 
 // Stage is a kafka.Handler and kafka.Flusher.
 type Stage struct {
-	eval      Evaluator
-	pub       Publisher
-	pending   []kafka.Record
-	versions  map[string]int64 // newest snapshot version seen per scope
+	eval    Evaluator
+	pub     Publisher
+	pending []kafka.Record
+	// mu guards versions: Handle runs on the consumer, Prune on a ticker.
+	mu        sync.Mutex
+	versions  map[string]seenVersion // newest snapshot version seen per scope
 	decisions *prometheus.CounterVec
 }
 
@@ -56,7 +60,7 @@ var (
 
 // New returns the stage. reg may be nil.
 func New(eval Evaluator, pub Publisher, reg prometheus.Registerer) (*Stage, error) {
-	s := &Stage{eval: eval, pub: pub, versions: make(map[string]int64),
+	s := &Stage{eval: eval, pub: pub, versions: make(map[string]seenVersion),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_evaluator_decisions_total",
 			Help: "Decisions published, by rule, action and shadow flag.",
@@ -89,10 +93,14 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 	}
 	sc := snap.GetScope()
 	key := string(topics.Key(sc.GetTenant(), canonical.LevelWord(sc.GetLevel()), sc.GetTarget()))
-	if v, ok := s.versions[key]; ok && snap.GetVersion() < v {
+	s.mu.Lock()
+	v, ok := s.versions[key]
+	if ok && snap.GetVersion() < v.version {
+		s.mu.Unlock()
 		return nil
 	}
-	s.versions[key] = snap.GetVersion()
+	s.versions[key] = seenVersion{version: snap.GetVersion(), at: time.Now()}
+	s.mu.Unlock()
 	decisions := s.eval.Evaluate(snap)
 	for _, d := range decisions {
 		b, err := proto.Marshal(d)
@@ -118,6 +126,29 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 		s.pending = append(s.pending, kafka.Record{Topic: topics.RulesState, Key: []byte(key), Value: st})
 	}
 	return nil
+}
+
+// seenVersion is the newest snapshot version of a scope and when it came.
+type seenVersion struct {
+	version int64
+	at      time.Time
+}
+
+// Prune forgets the versions of scopes without a snapshot since cutoff
+// (wall time), so the map follows the live scopes rather than every scope
+// ever seen. A forgotten scope's next snapshot is evaluated whatever its
+// version; the engine still ignores one older than the state it holds.
+func (s *Stage) Prune(cutoff time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, v := range s.versions {
+		if v.at.Before(cutoff) {
+			delete(s.versions, k)
+			n++
+		}
+	}
+	return n
 }
 
 // keyLevel reads the scope level of a tenant|level|target record key whose

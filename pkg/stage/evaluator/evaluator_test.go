@@ -116,6 +116,45 @@ func TestHandle(t *testing.T) {
 	}
 }
 
+// TestPruneVersions: a scope's version is remembered (an older snapshot is
+// skipped) until pruned.
+func TestPruneVersions(t *testing.T) {
+	eng := &counting{Engine: rules.NewEngine(rules.Default())}
+	s, err := New(eng, discard{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m := snapshotMsg(t, "acme", sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, "ex.com", 10, 0)
+	for range 2 {
+		if err := s.Handle(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older := &sgv1.WindowSnapshot{}
+	if err := proto.Unmarshal(m.value, older); err != nil {
+		t.Fatal(err)
+	}
+	older.Version--
+	b, err := proto.Marshal(older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := msg{key: m.key, value: b, headers: m.headers}
+	if err := s.Handle(ctx, old); err != nil || eng.n != 2 {
+		t.Fatalf("older version: %d evaluations, err %v; want it skipped", eng.n, err)
+	}
+	if n := s.Prune(time.Now().Add(-time.Hour)); n != 0 {
+		t.Fatalf("pruned %d fresh versions", n)
+	}
+	if n := s.Prune(time.Now().Add(time.Second)); n != 1 {
+		t.Fatalf("pruned %d, want 1", n)
+	}
+	if err := s.Handle(ctx, old); err != nil || eng.n != 3 {
+		t.Fatalf("after pruning: %d evaluations, err %v; want the snapshot evaluated", eng.n, err)
+	}
+}
+
 func TestKeyLevel(t *testing.T) {
 	for _, tt := range []struct {
 		key, tenant string
