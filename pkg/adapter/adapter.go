@@ -303,44 +303,30 @@ loop:
 
 // load reads the state topic into the state. Until the broker compacts it,
 // the topic may still hold superseded records and tombstones: the last
-// record of each key wins, and a tombstone removes the key.
+// record of each key wins, and a tombstone removes the key (kafka.Latest).
 func (a *Adapter) load(ctx context.Context) error {
-	latest := make(map[string]*sgv1.ControlCommand)
-	var order []string
+	var latest kafka.Latest
 	err := kafka.ReadAll(ctx, a.cfg.Brokers, a.cfg.StateTopic, func(m kafka.Message) error {
-		key := string(m.Key())
-		if !a.follows(m) {
-			return nil
+		if a.follows(m) {
+			latest.Add(m)
 		}
-		if len(m.Value()) == 0 {
-			delete(latest, key) // tombstone: the scope has no state
-			return nil
-		}
-		c := &sgv1.ControlCommand{}
-		if err := proto.Unmarshal(m.Value(), c); err != nil {
-			a.logger.Warn("skip undecodable state record", zap.String("key", key), zap.Error(err))
-			return nil
-		}
-		if _, ok := latest[key]; !ok {
-			order = append(order, key)
-		}
-		latest[key] = c
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("adapter: load state: %w", err)
 	}
-	cmds := make([]*sgv1.ControlCommand, 0, len(latest))
-	restored := make(map[string]restoredRecord, len(latest))
-	for _, key := range order {
-		c, ok := latest[key]
-		if !ok {
-			continue
+	cmds := make([]*sgv1.ControlCommand, 0, latest.Len())
+	restored := make(map[string]restoredRecord, latest.Len())
+	_ = latest.Each(func(key string, v []byte) error {
+		c := &sgv1.ControlCommand{}
+		if err := proto.Unmarshal(v, c); err != nil {
+			a.logger.Warn("skip undecodable state record", zap.String("key", key), zap.Error(err))
+			return nil
 		}
-		delete(latest, key) // a key re-added after a tombstone is listed twice
 		cmds = append(cmds, c)
 		restored[key] = restoredRecord{id: c.GetCommandId(), issued: c.GetIssuedAt().AsTime()}
-	}
+		return nil
+	})
 	n := a.state.Restore(cmds)
 	a.mu.Lock()
 	a.restored = restored

@@ -152,35 +152,27 @@ func (s *Stage) State() *enforce.State { return s.state }
 
 // Restore rebuilds the enforcement state from the compacted state topic.
 func (s *Stage) Restore(ctx context.Context, brokers []string) error {
-	// The latest record per key is the state; a tombstone removes it. The
-	// topic is compacted only eventually, so older records of a key are
-	// still there and must not win.
-	latest := map[string]*sgv1.ControlCommand{}
-	var order []string
+	// The latest record per key is the state (kafka.Latest: the topic is
+	// compacted only eventually).
+	var latest kafka.Latest
 	err := kafka.ReadAll(ctx, brokers, topics.ControlState, func(m kafka.Message) error {
-		key := string(m.Key())
-		if len(m.Value()) == 0 {
-			delete(latest, key)
-			return nil
-		}
-		c := &sgv1.ControlCommand{}
-		if err := proto.Unmarshal(m.Value(), c); err != nil {
-			return fmt.Errorf("decode state record %s: %w", m.Key(), err)
-		}
-		if _, seen := latest[key]; !seen {
-			order = append(order, key)
-		}
-		latest[key] = c
+		latest.Add(m)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("restore enforcement state: %w", err)
 	}
-	cmds := make([]*sgv1.ControlCommand, 0, len(latest))
-	for _, k := range order {
-		if c, ok := latest[k]; ok {
-			cmds = append(cmds, c)
+	cmds := make([]*sgv1.ControlCommand, 0, latest.Len())
+	err = latest.Each(func(key string, v []byte) error {
+		c := &sgv1.ControlCommand{}
+		if err := proto.Unmarshal(v, c); err != nil {
+			return fmt.Errorf("decode state record %s: %w", key, err)
 		}
+		cmds = append(cmds, c)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore enforcement state: %w", err)
 	}
 	n := s.state.Restore(cmds)
 	s.logger.Info("enforcement state restored", zap.Int("records", len(cmds)), zap.Int("applied", n))

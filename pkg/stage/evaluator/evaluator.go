@@ -168,20 +168,16 @@ func keyLevel(key, tenant []byte) (sgv1.ScopeLevel, bool) {
 // Restore rebuilds the health states from the compacted state topic.
 // Call it before consuming.
 func (s *Stage) Restore(ctx context.Context, brokers []string) error {
-	latest := map[string][]byte{}
+	var latest kafka.Latest
 	err := kafka.ReadAll(ctx, brokers, topics.RulesState, func(m kafka.Message) error {
-		if len(m.Value()) == 0 {
-			delete(latest, string(m.Key()))
-			return nil
-		}
-		latest[string(m.Key())] = append([]byte(nil), m.Value()...)
+		latest.Add(m)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("restore health states: %w", err)
 	}
-	records := make([][]byte, 0, len(latest))
-	for _, r := range latest {
+	records := make([][]byte, 0, latest.Len())
+	for _, r := range latest.Map() {
 		records = append(records, r)
 	}
 	if err := s.eval.RestoreScopes(records); err != nil {

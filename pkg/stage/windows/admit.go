@@ -233,22 +233,17 @@ func (s *Admit) seal(q int) error {
 // restore rebuilds partition p's admission state for consumption resuming
 // at offset from.
 func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
-	segs := make(map[string][]byte)
+	var segs kafka.Latest
 	err := s.read(ctx, topics.AdmitState, func(m kafka.Message) error {
-		if sp, ok := window.ParseSegmentKey(string(m.Key())); !ok || sp != p {
-			return nil
-		}
-		if len(m.Value()) == 0 {
-			delete(segs, string(m.Key()))
-		} else {
-			segs[string(m.Key())] = m.Value()
+		if sp, ok := window.ParseSegmentKey(string(m.Key())); ok && sp == p {
+			segs.Add(m)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("restore admission %d: %w", p, err)
 	}
-	ahead, err := s.adm.Restore(p, from, segs)
+	ahead, err := s.adm.Restore(p, from, segs.Map())
 	if err != nil {
 		return fmt.Errorf("restore admission %d: %w", p, err)
 	}
@@ -265,7 +260,7 @@ func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
 		}
 	}
 	s.logger.Info("admission state restored", zap.Int32("partition", p), zap.Int64("from", from),
-		zap.Int("segments", len(segs)), zap.Int("ahead", len(ahead)))
+		zap.Int("segments", segs.Len()), zap.Int("ahead", len(ahead)))
 	return nil
 }
 

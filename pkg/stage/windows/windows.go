@@ -145,29 +145,24 @@ func (s *Stage) restore(ctx context.Context, q int32) error {
 		}
 	}
 	want := []byte(strconv.FormatInt(int64(q), 10))
-	latest := make(map[string][]byte)
+	var latest kafka.Latest
 	err := s.read(ctx, topics.WindowState, func(m kafka.Message) error {
-		if string(m.Header(HeaderPartition)) != string(want) {
-			return nil
-		}
-		if len(m.Value()) == 0 {
-			delete(latest, string(m.Key()))
-		} else {
-			latest[string(m.Key())] = m.Value()
+		if string(m.Header(HeaderPartition)) == string(want) {
+			latest.Add(m)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("restore windows %d: %w", q, err)
 	}
-	for key, v := range latest {
+	for key, v := range latest.Map() {
 		k, err := s.agg.RestoreScopeKey(v)
 		if err != nil {
 			return fmt.Errorf("restore scope %s: %w", key, err)
 		}
 		s.owner[k] = q
 	}
-	s.logger.Info("window state restored", zap.Int32("partition", q), zap.Int("scopes", len(latest)), zap.Int("dropped", dropped))
+	s.logger.Info("window state restored", zap.Int32("partition", q), zap.Int("scopes", latest.Len()), zap.Int("dropped", dropped))
 	s.scopes.Set(float64(s.agg.Len()))
 	return nil
 }
