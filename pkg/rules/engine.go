@@ -141,11 +141,11 @@ func (e *Engine) Prune(cutoff time.Time) int {
 	return n
 }
 
-// activation resolves CEL variables from a snapshot: a metric is derived
-// from the snapshot's counters when a rule reads it; catalogue metrics the
-// snapshot lacks (a hand-built map) are 0, postmaster_age_hours -1 without
-// Postmaster data; rule params shadow nothing (they never collide with
-// metric names).
+// activation resolves CEL variables from a snapshot (window.Metrics): a
+// metric is derived from the snapshot's counters when a rule reads it;
+// catalogue metrics a hand-built map lacks are 0 (the Postmaster scalars
+// come from the snapshot's fields); rule params shadow nothing (they never
+// collide with metric names).
 type activation struct {
 	m      window.Metrics
 	snap   *sgv1.WindowSnapshot
@@ -172,31 +172,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if !metrics.Known(name) {
 		return nil, false
 	}
-	return a.fallback(name), true
-}
-
-func (a *activation) fallback(name string) float64 {
-	switch name {
-	case "postmaster_spam_rate":
-		return a.snap.GetPostmasterSpamRate()
-	case "postmaster_age_hours":
-		if pa := a.snap.GetPostmasterAt(); pa != nil && a.snap.GetAsOf() != nil {
-			return a.snap.GetAsOf().AsTime().Sub(pa.AsTime()).Hours()
-		}
-		return -1
-	case "postmaster_reputation":
-		switch a.snap.GetPostmasterReputation() {
-		case "high":
-			return 4
-		case "medium":
-			return 3
-		case "low":
-			return 2
-		case "bad":
-			return 1
-		}
-	}
-	return 0
+	return 0.0, true
 }
 
 func (a *activation) Parent() interpreter.Activation { return nil }
@@ -205,10 +181,8 @@ func (a *activation) value(name string) float64 {
 	if name == "" {
 		return 0
 	}
-	if v, ok := a.m.Get(name); ok {
-		return v
-	}
-	return a.fallback(name)
+	v, _ := a.m.Get(name)
+	return v
 }
 
 // firing is one rule that fired on a snapshot, with its explanation.

@@ -157,22 +157,26 @@ func MetricsOf(snap *sgv1.WindowSnapshot) (Metrics, error) {
 	return m, nil
 }
 
-// Has reports whether name has a value in the snapshot: every catalogue
-// name when the snapshot has counters, else the names of its map.
+// Has reports whether name has a value in the snapshot (see Get): every
+// catalogue name when the snapshot has counters, else the names of its map
+// and the Postmaster scalars.
 func (m Metrics) Has(name string) bool {
-	if m.tot != nil {
-		_, ok := metricRefs[name]
-		return ok
-	}
-	_, ok := m.snap.GetMetrics()[name]
+	_, ok := m.Get(name)
 	return ok
 }
 
 // Get returns the value of the catalogue metric name and whether the
-// snapshot has it (see Has).
+// snapshot has it (see Has). A snapshot without counters that lacks one of
+// the Postmaster scalars yields it from its Postmaster fields, as one with
+// counters does.
 func (m Metrics) Get(name string) (float64, bool) {
 	if m.tot == nil {
 		v, ok := m.snap.GetMetrics()[name]
+		if !ok {
+			if ref, known := metricRefs[name]; known && ref.kind == kScalar && fromSnapshotFields(name) {
+				return m.scalar(ref.idx), true
+			}
+		}
 		return v, ok
 	}
 	ref, ok := metricRefs[name]
@@ -230,6 +234,16 @@ func (m Metrics) value(ref metricRef) float64 {
 		return change(cur, prev)
 	}
 	return m.scalar(ref.idx)
+}
+
+// fromSnapshotFields reports whether scalar name is read from the
+// snapshot's own fields rather than its counters.
+func fromSnapshotFields(name string) bool {
+	switch name {
+	case "postmaster_spam_rate", "postmaster_reputation", "postmaster_age_hours":
+		return true
+	}
+	return false
 }
 
 func (m Metrics) scalar(i int) float64 {
