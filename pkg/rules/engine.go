@@ -335,7 +335,7 @@ func (e *Engine) Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision {
 	m.step(fired)
 	m.shadows(shadow)
 	if len(m.out) > 0 && scored(st.Level) {
-		sc := rs.Weights.Score(snap)
+		sc := rs.Weights.score(act)
 		for _, d := range m.out {
 			d.HealthScore = sc.Total
 		}

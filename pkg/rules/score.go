@@ -48,6 +48,11 @@ func (w Weights) Score(snap *sgv1.WindowSnapshot) ScoreCard {
 	if err != nil {
 		a = &activation{snap: &sgv1.WindowSnapshot{}}
 	}
+	return w.score(a)
+}
+
+// score is Score over an activation already built (Evaluate's).
+func (w Weights) score(a *activation) ScoreCard {
 	v := a.value
 	card := ScoreCard{Components: map[string]float64{}}
 	frac := map[string]float64{}

@@ -140,13 +140,12 @@ type Metrics struct {
 // writer); nil snap has no metrics.
 func MetricsOf(snap *sgv1.WindowSnapshot) (Metrics, error) {
 	m := Metrics{snap: snap}
+	if err := CheckCounters(snap); err != nil {
+		return Metrics{}, err
+	}
 	sc := snap.GetCounters()
 	if sc == nil {
 		return m, nil
-	}
-	if sc.GetLayout() != CountersLayout || len(sc.GetTotals()) != countersLen {
-		return Metrics{}, fmt.Errorf("snapshot counters: layout %d with %d totals, want layout %d with %d",
-			sc.GetLayout(), len(sc.GetTotals()), CountersLayout, countersLen)
 	}
 	m.tot = new(layoutTotals)
 	v := sc.GetTotals()
@@ -155,6 +154,17 @@ func MetricsOf(snap *sgv1.WindowSnapshot) (Metrics, error) {
 	}
 	copy(m.neg[:], v[nLayoutWindows*int(nCounters):])
 	return m, nil
+}
+
+// CheckCounters reports an error when snap's counters have a layout this
+// package cannot read (MetricsOf would refuse them), without decoding them.
+func CheckCounters(snap *sgv1.WindowSnapshot) error {
+	sc := snap.GetCounters()
+	if sc == nil || sc.GetLayout() == CountersLayout && len(sc.GetTotals()) == countersLen {
+		return nil
+	}
+	return fmt.Errorf("snapshot counters: layout %d with %d totals, want layout %d with %d",
+		sc.GetLayout(), len(sc.GetTotals()), CountersLayout, countersLen)
 }
 
 // Has reports whether name has a value in the snapshot (see Get): every

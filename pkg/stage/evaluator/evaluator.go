@@ -88,7 +88,7 @@ func (s *Stage) Handle(_ context.Context, msg kafka.Message) error {
 	if err := proto.Unmarshal(msg.Value(), snap); err != nil {
 		return kafka.Permanent("snapshot", fmt.Errorf("decode snapshot: %w", err))
 	}
-	if _, err := window.MetricsOf(snap); err != nil {
+	if err := window.CheckCounters(snap); err != nil {
 		return kafka.Permanent("snapshot", err)
 	}
 	sc := snap.GetScope()
