@@ -119,20 +119,16 @@ func (in *instance) stop(t *testing.T) {
 // checkpointed restores every checkpoint of sg.window-state.v1 into one
 // aggregator: the state the instances left for their successors.
 func checkpointed(ctx context.Context, brokers []string) (*window.Aggregator, error) {
-	latest := map[string][]byte{}
+	var latest kafka.Latest
 	err := kafka.ReadAll(ctx, brokers, topics.WindowState, func(m kafka.Message) error {
-		if len(m.Value()) == 0 {
-			delete(latest, string(m.Key()))
-		} else {
-			latest[string(m.Key())] = m.Value()
-		}
+		latest.Add(m)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	a := window.New(window.Config{})
-	for _, v := range latest {
+	for _, v := range latest.Map() {
 		if err := a.RestoreScope(v); err != nil {
 			return nil, err
 		}
