@@ -62,12 +62,17 @@ func Key(parts ...string) []byte {
 	for _, p := range parts {
 		n += len(p)
 	}
-	b := make([]byte, 0, n)
+	return AppendKey(make([]byte, 0, n), parts...)
+}
+
+// AppendKey appends Key(parts...) to dst and returns it, for hot paths
+// that hash a key without keeping it.
+func AppendKey(dst []byte, parts ...string) []byte {
 	for i, p := range parts {
 		if i > 0 {
-			b = append(b, '|')
+			dst = append(dst, '|')
 		}
-		b = append(b, p...)
+		dst = append(dst, p...)
 	}
-	return b
+	return dst
 }

@@ -3,6 +3,7 @@ package window
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
@@ -14,8 +15,8 @@ const srcEntryBytes = 24
 
 // ApplyScoped folds ev into the one scope k, for the re-keyed pipeline in
 // which an admission step (Admission) has already rejected late, future and
-// duplicate events and fanned every admitted event out to one record per
-// scope. srcPartition and srcOffset name the admitted record in the source
+// duplicate events and fanned every admitted event out to the owners of its
+// scopes. srcPartition and srcOffset name the admitted record in the source
 // topic; the scope remembers, per source partition, the newest offset it
 // folded in, so a record at or below it (a replay after a crash or a
 // rebalance) changes nothing and ApplyScoped returns false. Records of one
@@ -36,27 +37,74 @@ func (a *Aggregator) ApplyScoped(ev *sgv1.Event, k ScopeKey, srcPartition int32,
 	t := ev.GetOccurredAt().AsTime().UnixNano()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.scopes[k]
-	if s != nil {
-		if last, ok := s.src[srcPartition]; ok && srcOffset <= last {
-			a.stats.Duplicates++
-			return false, nil
-		}
-	}
 	a.keyBuf = scopeKeys(ev, a.keyBuf[:0])
-	found := false
-	for _, sk := range a.keyBuf {
-		if sk == k {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if !slices.Contains(a.keyBuf, k) {
 		a.stats.Invalid++
 		return false, &InvalidEventError{Field: "scope", Reason: fmt.Sprintf("event %s does not count in %s", ev.GetEventId(), k)}
 	}
 	d, counts := classifyEvent(ev)
+	return a.applyScope(k, ev, t, &d, counts, ev.GetType() == sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS, srcPartition, srcOffset), nil
+}
+
+// ApplyLevels is ApplyScoped for the scopes of ev at the given levels (each
+// level's target follows from ev; see Scopes), so an event whose scopes
+// share an owner is validated and classified once. It appends the keys of
+// those scopes to dst, in the order of Scopes, whether they folded ev in
+// or skipped it as a replay, and returns dst. A level ev has no scope at
+// (its id is empty) is an *InvalidEventError, like an invalid event; then
+// no scope changes.
+func (a *Aggregator) ApplyLevels(ev *sgv1.Event, levels []sgv1.ScopeLevel, srcPartition int32, srcOffset int64, dst []ScopeKey) ([]ScopeKey, error) {
+	if err := validate(ev); err != nil {
+		a.mu.Lock()
+		a.stats.Invalid++
+		a.mu.Unlock()
+		return dst, err
+	}
+	t := ev.GetOccurredAt().AsTime().UnixNano()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.keyBuf = scopeKeys(ev, a.keyBuf[:0])
+	n := len(dst)
+	for _, l := range levels {
+		found := false
+		for _, sk := range a.keyBuf {
+			if sk.Level == l {
+				found = true
+				break
+			}
+		}
+		if !found {
+			a.stats.Invalid++
+			return dst, &InvalidEventError{Field: "scope", Reason: fmt.Sprintf("event %s has no %s scope", ev.GetEventId(), LevelWord(l))}
+		}
+	}
+	for _, sk := range a.keyBuf {
+		for _, l := range levels {
+			if sk.Level == l {
+				dst = append(dst, sk)
+				break
+			}
+		}
+	}
+	d, counts := classifyEvent(ev)
 	isPostmaster := ev.GetType() == sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS
+	for _, k := range dst[n:] {
+		a.applyScope(k, ev, t, &d, counts, isPostmaster, srcPartition, srcOffset)
+	}
+	return dst, nil
+}
+
+// applyScope folds one validated, classified event into scope k unless
+// the scope already holds srcOffset of srcPartition, and reports whether
+// it counted. a.mu is held.
+func (a *Aggregator) applyScope(k ScopeKey, ev *sgv1.Event, t int64, d *delta, counts, isPostmaster bool, srcPartition int32, srcOffset int64) bool {
+	s := a.scopes[k]
+	if s != nil {
+		if last, ok := s.src[srcPartition]; ok && srcOffset <= last {
+			a.stats.Duplicates++
+			return false
+		}
+	}
 	if s == nil {
 		s = &scopeState{key: k}
 		a.scopes[k] = s
@@ -69,15 +117,15 @@ func (a *Aggregator) ApplyScoped(ev *sgv1.Event, k ScopeKey, srcPartition int32,
 		a.stats.Ignored++
 		// The offset is remembered (a replay stays a replay) but nothing
 		// counts; a scope created only for this stays empty until Expire.
-		return false, nil
+		return false
 	}
 	if wm, ok := a.watermark[k.Tenant]; !isPostmaster && (!ok || t > wm) {
 		a.watermark[k.Tenant] = t
 	}
-	s.apply(ev, t, &d, counts)
+	s.apply(ev, t, d, counts)
 	a.dirty[k] = struct{}{}
 	a.stats.Applied++
-	return true, nil
+	return true
 }
 
 // SourceOffset returns the newest source offset of srcPartition folded into

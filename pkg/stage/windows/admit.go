@@ -1,6 +1,7 @@
 package windows
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,10 +46,12 @@ type pendingRow struct {
 // Admit is the first step of the windowed-metrics component (a
 // kafka.Handler and kafka.Flusher over sg.events.v1): per source partition
 // it decides which events count (window.Admission: lateness, future, exact
-// id dedup), fans every admitted event out to one sg.scoped-events.v1
-// record per scope it counts in (keyed tenant|level|target, so each scope
-// has one owner downstream, and stamped with the source partition and
-// offset, so the owner skips replays exactly), appends admitted events to
+// id dedup), fans every admitted event out to the owners of the scopes it
+// counts in (sg.scoped-events.v1 batches, each for the partition that the
+// key tenant|level|target of some of the event's scopes hashes to, so each
+// scope has one owner downstream; the event is reduced to what windows read
+// and stamped with its source partition and offset, so the owner skips
+// replays exactly), appends admitted events to
 // ClickHouse, and checkpoints the admitted ids incrementally to
 // sg.admit-state.v1.
 //
@@ -72,11 +75,12 @@ type Admit struct {
 	read    StateReader
 	logger  *zap.Logger
 
-	next  map[int32]int64
-	ahead map[int32]map[string]bool // partition -> tenant\x00id possibly in ClickHouse
-	out   []kafka.Record
-	rows  []pendingRow
-	keys  []window.ScopeKey
+	next   map[int32]int64
+	ahead  map[int32]map[string]bool // partition -> tenant\x00id possibly in ClickHouse
+	out    []kafka.Record
+	rows   []pendingRow
+	keys   []window.ScopeKey
+	keyBuf []byte
 
 	// Scoped updates not yet published, by sg.scoped-events.v1 partition.
 	partitions PartitionCounter
@@ -160,7 +164,7 @@ func (s *Admit) Handle(ctx context.Context, msg kafka.Message) error {
 		return nil
 	}
 	if window.CountsSomewhere(ev) {
-		if err := s.addScoped(ctx, ev, msg.Value(), p, off); err != nil {
+		if err := s.addScoped(ctx, ev, p, off); err != nil {
 			return err
 		}
 	}
@@ -171,9 +175,11 @@ func (s *Admit) Handle(ctx context.Context, msg kafka.Message) error {
 	return nil
 }
 
-// addScoped adds ev's scope updates to the batches of the partitions their
-// scopes hash to, sealing a batch that grew past maxBatchBytes.
-func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, raw []byte, p int32, off int64) error {
+// addScoped adds ev, reduced to what the windows read (window.Counted),
+// to the batches of the partitions its scopes hash to, with the levels of
+// the scopes each partition owns, sealing a batch that grew past
+// maxBatchBytes.
+func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, p int32, off int64) error {
 	if s.nScoped == 0 || len(s.batches) == 0 && time.Since(s.nScopedAt) > partitionsTTL {
 		// Read the count only between flushes: one flush's updates are
 		// grouped by one count.
@@ -188,24 +194,29 @@ func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, raw []byte, p int
 	}
 	s.seq++
 	s.keys = window.ScopeKeys(ev, s.keys[:0])
+	var counted []byte
 	for _, k := range s.keys {
-		key := topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target)
-		q := kafka.PartitionOf(key, s.nScoped)
+		s.keyBuf = topics.AppendKey(s.keyBuf[:0], k.Tenant, window.LevelWord(k.Level), k.Target)
+		q := kafka.PartitionOf(s.keyBuf, s.nScoped)
 		b := s.batches[q]
 		if b == nil {
-			b = &scopedBatch{key: key}
+			b = &scopedBatch{key: bytes.Clone(s.keyBuf)}
 			s.batches[q] = b
 		}
 		if b.lastSeq != s.seq {
-			b.b.Events = append(b.b.Events, raw)
-			b.size += len(raw) + 4
+			if counted == nil {
+				var err error
+				if counted, err = proto.Marshal(window.Counted(ev)); err != nil {
+					return fmt.Errorf("marshal scoped event: %w", err)
+				}
+			}
+			b.b.Scoped = append(b.b.Scoped, &sgv1.ScopedEvent{Event: counted, SrcPartition: p, SrcOffset: off})
+			b.size += len(counted) + 24
 			b.lastSeq = s.seq
 		}
-		b.b.Updates = append(b.b.Updates, &sgv1.ScopedUpdate{
-			Tenant: k.Tenant, Level: k.Level, Target: k.Target,
-			Event: uint32(len(b.b.Events) - 1), SrcPartition: p, SrcOffset: off,
-		})
-		b.size += len(k.Tenant) + len(k.Target) + 24
+		se := b.b.Scoped[len(b.b.Scoped)-1]
+		se.Levels = append(se.Levels, k.Level)
+		b.size++
 		if b.size >= maxBatchBytes {
 			if err := s.seal(q); err != nil {
 				return err
@@ -218,7 +229,7 @@ func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, raw []byte, p int
 // seal turns partition q's batch into a record to publish.
 func (s *Admit) seal(q int) error {
 	b := s.batches[q]
-	if b == nil || len(b.b.Updates) == 0 {
+	if b == nil || len(b.b.Scoped) == 0 {
 		return nil
 	}
 	delete(s.batches, q)

@@ -4,8 +4,10 @@
 //
 //  1. Admit (sg.events.v1, keyed tenant|event_id): per source partition,
 //     lateness, future and exact id dedup; every admitted event fanned out
-//     to one sg.scoped-events.v1 record per scope it counts in, keyed
-//     tenant|level|target and stamped with its source partition and offset;
+//     to the sg.scoped-events.v1 partitions its scopes' keys
+//     (tenant|level|target) hash to, once per partition with the levels of
+//     the scopes it owns, reduced to the fields windows read
+//     (window.Counted) and stamped with its source partition and offset;
 //     admitted events to ClickHouse; admitted ids checkpointed
 //     incrementally to sg.admit-state.v1.
 //  2. Stage (sg.scoped-events.v1): each scope has exactly one owner (the
@@ -71,6 +73,7 @@ type Stage struct {
 
 	next  map[int32]int64
 	owner map[window.ScopeKey]int32
+	keys  []window.ScopeKey // Handle's scratch
 	// unpublished are scopes whose checkpoint a failed flush did not write.
 	unpublished []window.ScopeKey
 	// snapDirty are scopes changed since their last published snapshot.
@@ -187,8 +190,59 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 	if err := proto.Unmarshal(msg.Value(), &batch); err != nil {
 		return kafka.Permanent("window", fmt.Errorf("decode scoped batch: %w", err))
 	}
-	events := make([]*sgv1.Event, len(batch.GetEvents()))
+	bad, err := s.foldScoped(q, batch.GetScoped())
+	if err != nil {
+		return err
+	}
+	badUpdates, err := s.foldUpdates(q, &batch)
+	if err != nil {
+		return err
+	}
+	if bad = append(bad, badUpdates...); len(bad) > 0 {
+		n := len(batch.GetScoped()) + len(batch.GetUpdates())
+		return kafka.Permanent("window", fmt.Errorf("%d of %d scoped entries refused: %w", len(bad), n, errors.Join(bad...)))
+	}
+	return nil
+}
+
+// foldScoped folds the events of a batch into the scopes of partition q
+// they name by level. It returns the entries refused (undecodable, invalid,
+// a level the event has no scope at) and stops only on other errors.
+// s.mu is held.
+func (s *Stage) foldScoped(q int32, entries []*sgv1.ScopedEvent) ([]error, error) {
 	var bad []error
+	ev := &sgv1.Event{}
+	for i, se := range entries {
+		if len(se.GetLevels()) == 0 || se.GetSrcPartition() < 0 || se.GetSrcOffset() < 0 {
+			bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: no level or bad source", i, se.GetSrcPartition(), se.GetSrcOffset()))
+			continue
+		}
+		proto.Reset(ev)
+		if err := proto.Unmarshal(se.GetEvent(), ev); err != nil {
+			bad = append(bad, fmt.Errorf("decode scoped event %d: %w", i, err))
+			continue
+		}
+		var err error
+		s.keys, err = s.agg.ApplyLevels(ev, se.GetLevels(), se.GetSrcPartition(), se.GetSrcOffset(), s.keys[:0])
+		if err != nil {
+			if errors.Is(err, window.ErrInvalidEvent) {
+				bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: %w", i, se.GetSrcPartition(), se.GetSrcOffset(), err))
+				continue
+			}
+			return bad, err
+		}
+		for _, k := range s.keys {
+			s.owner[k] = q
+		}
+	}
+	return bad, nil
+}
+
+// foldUpdates folds a batch of the first form (events and one update per
+// scope, written before ScopedEvent existed) like foldScoped.
+func (s *Stage) foldUpdates(q int32, batch *sgv1.ScopedBatch) ([]error, error) {
+	var bad []error
+	events := make([]*sgv1.Event, len(batch.GetEvents()))
 	for _, u := range batch.GetUpdates() {
 		k := window.ScopeKey{Tenant: u.GetTenant(), Level: u.GetLevel(), Target: u.GetTarget()}
 		i := int(u.GetEvent())
@@ -209,14 +263,11 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 				bad = append(bad, err)
 				continue
 			}
-			return err
+			return bad, err
 		}
 		s.owner[k] = q
 	}
-	if len(bad) > 0 {
-		return kafka.Permanent("window", fmt.Errorf("%d of %d scoped updates refused: %w", len(bad), len(batch.GetUpdates()), errors.Join(bad...)))
-	}
-	return nil
+	return bad, nil
 }
 
 // Flush writes, before the runner commits, the checkpoints of the scopes

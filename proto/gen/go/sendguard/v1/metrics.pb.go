@@ -447,15 +447,21 @@ func (x *SnapshotCounters) GetPostmasterDeliveryErrorRate() float64 {
 }
 
 // ScopedBatch is one record of sg.scoped-events.v1, the windowed-metrics
-// stage's internal re-keying topic: the scope updates of a run of admitted
-// events whose scopes hash to the record's partition (so each scope keeps
-// one owner), each event carried once however many of its scopes are in
-// the batch.
+// stage's internal re-keying topic: the admitted events, in source order,
+// that have a scope whose key hashes to the record's partition (so each
+// scope keeps one owner), each event carried once however many of its
+// scopes the partition owns.
+//
+// Writers fill scoped. events and updates are the first form of the record
+// (an event and a full scope key per update); readers still fold records
+// of that form, which may be on the topic when an instance is upgraded.
 type ScopedBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Serialized canonical events.
-	Events        [][]byte        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// First form: serialized canonical events.
+	Events [][]byte `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// First form: one update per scope.
 	Updates       []*ScopedUpdate `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
+	Scoped        []*ScopedEvent  `protobuf:"bytes,3,rep,name=scoped,proto3" json:"scoped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,8 +510,88 @@ func (x *ScopedBatch) GetUpdates() []*ScopedUpdate {
 	return nil
 }
 
-// ScopedUpdate counts events[event] in one scope, stamped with the event's
-// position on sg.events.v1 so the scope's owner skips it when replayed.
+func (x *ScopedBatch) GetScoped() []*ScopedEvent {
+	if x != nil {
+		return x.Scoped
+	}
+	return nil
+}
+
+// ScopedEvent is one admitted event in a ScopedBatch with the levels of
+// its scopes that the record's partition owns; each level's target follows
+// from the event (window.Scopes), so the key is not repeated. It is stamped
+// with the event's position on sg.events.v1 so a scope's owner skips it
+// when replayed.
+type ScopedEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The serialized canonical event, reduced to the fields the windows read
+	// (window.Counted): about half the size of the full event.
+	Event         []byte       `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Levels        []ScopeLevel `protobuf:"varint,2,rep,packed,name=levels,proto3,enum=sendguard.v1.ScopeLevel" json:"levels,omitempty"`
+	SrcPartition  int32        `protobuf:"varint,3,opt,name=src_partition,json=srcPartition,proto3" json:"src_partition,omitempty"`
+	SrcOffset     int64        `protobuf:"varint,4,opt,name=src_offset,json=srcOffset,proto3" json:"src_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScopedEvent) Reset() {
+	*x = ScopedEvent{}
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScopedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScopedEvent) ProtoMessage() {}
+
+func (x *ScopedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScopedEvent.ProtoReflect.Descriptor instead.
+func (*ScopedEvent) Descriptor() ([]byte, []int) {
+	return file_sendguard_v1_metrics_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScopedEvent) GetEvent() []byte {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *ScopedEvent) GetLevels() []ScopeLevel {
+	if x != nil {
+		return x.Levels
+	}
+	return nil
+}
+
+func (x *ScopedEvent) GetSrcPartition() int32 {
+	if x != nil {
+		return x.SrcPartition
+	}
+	return 0
+}
+
+func (x *ScopedEvent) GetSrcOffset() int64 {
+	if x != nil {
+		return x.SrcOffset
+	}
+	return 0
+}
+
 type ScopedUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -520,7 +606,7 @@ type ScopedUpdate struct {
 
 func (x *ScopedUpdate) Reset() {
 	*x = ScopedUpdate{}
-	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +618,7 @@ func (x *ScopedUpdate) String() string {
 func (*ScopedUpdate) ProtoMessage() {}
 
 func (x *ScopedUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_sendguard_v1_metrics_proto_msgTypes[4]
+	mi := &file_sendguard_v1_metrics_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +631,7 @@ func (x *ScopedUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopedUpdate.ProtoReflect.Descriptor instead.
 func (*ScopedUpdate) Descriptor() ([]byte, []int) {
-	return file_sendguard_v1_metrics_proto_rawDescGZIP(), []int{4}
+	return file_sendguard_v1_metrics_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ScopedUpdate) GetTenant() string {
@@ -645,10 +731,17 @@ const file_sendguard_v1_metrics_proto_rawDesc = "" +
 	"\x16placement_tests_recent\x18\x04 \x01(\x03R\x14placementTestsRecent\x12(\n" +
 	"\x10first_unix_nanos\x18\x05 \x01(\x03R\x0efirstUnixNanos\x12(\n" +
 	"\x10auth_fail_latest\x18\x06 \x01(\bR\x0eauthFailLatest\x12C\n" +
-	"\x1epostmaster_delivery_error_rate\x18\a \x01(\x01R\x1bpostmasterDeliveryErrorRate\"[\n" +
+	"\x1epostmaster_delivery_error_rate\x18\a \x01(\x01R\x1bpostmasterDeliveryErrorRate\"\x8e\x01\n" +
 	"\vScopedBatch\x12\x16\n" +
 	"\x06events\x18\x01 \x03(\fR\x06events\x124\n" +
-	"\aupdates\x18\x02 \x03(\v2\x1a.sendguard.v1.ScopedUpdateR\aupdates\"\xc8\x01\n" +
+	"\aupdates\x18\x02 \x03(\v2\x1a.sendguard.v1.ScopedUpdateR\aupdates\x121\n" +
+	"\x06scoped\x18\x03 \x03(\v2\x19.sendguard.v1.ScopedEventR\x06scoped\"\x99\x01\n" +
+	"\vScopedEvent\x12\x14\n" +
+	"\x05event\x18\x01 \x01(\fR\x05event\x120\n" +
+	"\x06levels\x18\x02 \x03(\x0e2\x18.sendguard.v1.ScopeLevelR\x06levels\x12#\n" +
+	"\rsrc_partition\x18\x03 \x01(\x05R\fsrcPartition\x12\x1d\n" +
+	"\n" +
+	"src_offset\x18\x04 \x01(\x03R\tsrcOffset\"\xc8\x01\n" +
 	"\fScopedUpdate\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x18.sendguard.v1.ScopeLevelR\x05level\x12\x16\n" +
@@ -671,38 +764,41 @@ func file_sendguard_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_sendguard_v1_metrics_proto_rawDescData
 }
 
-var file_sendguard_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_sendguard_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_sendguard_v1_metrics_proto_goTypes = []any{
 	(*WindowCounts)(nil),          // 0: sendguard.v1.WindowCounts
 	(*WindowSnapshot)(nil),        // 1: sendguard.v1.WindowSnapshot
 	(*SnapshotCounters)(nil),      // 2: sendguard.v1.SnapshotCounters
 	(*ScopedBatch)(nil),           // 3: sendguard.v1.ScopedBatch
-	(*ScopedUpdate)(nil),          // 4: sendguard.v1.ScopedUpdate
-	nil,                           // 5: sendguard.v1.WindowCounts.RepliesByCategoryEntry
-	nil,                           // 6: sendguard.v1.WindowCounts.PlacementEntry
-	nil,                           // 7: sendguard.v1.WindowSnapshot.MetricsEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*Scope)(nil),                 // 9: sendguard.v1.Scope
-	(ScopeLevel)(0),               // 10: sendguard.v1.ScopeLevel
+	(*ScopedEvent)(nil),           // 4: sendguard.v1.ScopedEvent
+	(*ScopedUpdate)(nil),          // 5: sendguard.v1.ScopedUpdate
+	nil,                           // 6: sendguard.v1.WindowCounts.RepliesByCategoryEntry
+	nil,                           // 7: sendguard.v1.WindowCounts.PlacementEntry
+	nil,                           // 8: sendguard.v1.WindowSnapshot.MetricsEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Scope)(nil),                 // 10: sendguard.v1.Scope
+	(ScopeLevel)(0),               // 11: sendguard.v1.ScopeLevel
 }
 var file_sendguard_v1_metrics_proto_depIdxs = []int32{
-	8,  // 0: sendguard.v1.WindowCounts.start:type_name -> google.protobuf.Timestamp
-	8,  // 1: sendguard.v1.WindowCounts.end:type_name -> google.protobuf.Timestamp
-	5,  // 2: sendguard.v1.WindowCounts.replies_by_category:type_name -> sendguard.v1.WindowCounts.RepliesByCategoryEntry
-	6,  // 3: sendguard.v1.WindowCounts.placement:type_name -> sendguard.v1.WindowCounts.PlacementEntry
-	9,  // 4: sendguard.v1.WindowSnapshot.scope:type_name -> sendguard.v1.Scope
-	8,  // 5: sendguard.v1.WindowSnapshot.as_of:type_name -> google.protobuf.Timestamp
+	9,  // 0: sendguard.v1.WindowCounts.start:type_name -> google.protobuf.Timestamp
+	9,  // 1: sendguard.v1.WindowCounts.end:type_name -> google.protobuf.Timestamp
+	6,  // 2: sendguard.v1.WindowCounts.replies_by_category:type_name -> sendguard.v1.WindowCounts.RepliesByCategoryEntry
+	7,  // 3: sendguard.v1.WindowCounts.placement:type_name -> sendguard.v1.WindowCounts.PlacementEntry
+	10, // 4: sendguard.v1.WindowSnapshot.scope:type_name -> sendguard.v1.Scope
+	9,  // 5: sendguard.v1.WindowSnapshot.as_of:type_name -> google.protobuf.Timestamp
 	0,  // 6: sendguard.v1.WindowSnapshot.windows:type_name -> sendguard.v1.WindowCounts
-	7,  // 7: sendguard.v1.WindowSnapshot.metrics:type_name -> sendguard.v1.WindowSnapshot.MetricsEntry
-	8,  // 8: sendguard.v1.WindowSnapshot.postmaster_at:type_name -> google.protobuf.Timestamp
+	8,  // 7: sendguard.v1.WindowSnapshot.metrics:type_name -> sendguard.v1.WindowSnapshot.MetricsEntry
+	9,  // 8: sendguard.v1.WindowSnapshot.postmaster_at:type_name -> google.protobuf.Timestamp
 	2,  // 9: sendguard.v1.WindowSnapshot.counters:type_name -> sendguard.v1.SnapshotCounters
-	4,  // 10: sendguard.v1.ScopedBatch.updates:type_name -> sendguard.v1.ScopedUpdate
-	10, // 11: sendguard.v1.ScopedUpdate.level:type_name -> sendguard.v1.ScopeLevel
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 10: sendguard.v1.ScopedBatch.updates:type_name -> sendguard.v1.ScopedUpdate
+	4,  // 11: sendguard.v1.ScopedBatch.scoped:type_name -> sendguard.v1.ScopedEvent
+	11, // 12: sendguard.v1.ScopedEvent.levels:type_name -> sendguard.v1.ScopeLevel
+	11, // 13: sendguard.v1.ScopedUpdate.level:type_name -> sendguard.v1.ScopeLevel
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sendguard_v1_metrics_proto_init() }
@@ -717,7 +813,7 @@ func file_sendguard_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sendguard_v1_metrics_proto_rawDesc), len(file_sendguard_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
