@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sendguard/sendguard/pkg/canonical"
@@ -102,7 +100,7 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 		idx    []int
 		events int
 		// Canonical events travel together: length-delimited in
-		// envelopes of up to maxNDJSONEnvelope bytes (the normalizer
+		// envelopes of up to maxEventsEnvelope bytes (the normalizer
 		// splits them), each item pointing at its envelope.
 		chunk      []byte
 		chunkItems []int
@@ -135,15 +133,16 @@ func (g *grpcServer) publishItems(ctx context.Context, tenant string, items []*s
 				invalid(res, err)
 				continue
 			}
-			b, err := proto.Marshal(ev)
+			size := proto.Size(ev)
+			if len(chunk) > 0 && len(chunk)+delimitedLen(size) > maxEventsEnvelope {
+				seal()
+			}
+			next, err := appendDelimited(chunk, ev, size)
 			if err != nil {
 				invalid(res, err)
 				continue
 			}
-			if len(chunk) > 0 && len(chunk)+len(b)+binary.MaxVarintLen64 > maxNDJSONEnvelope {
-				seal()
-			}
-			chunk = protowire.AppendBytes(chunk, b)
+			chunk = next
 			chunkItems = append(chunkItems, i)
 			res.EventId = ev.GetEventId()
 			events++

@@ -178,18 +178,16 @@ func (s *Stage) fail(w http.ResponseWriter, endpoint, tenant string, e *httpErro
 	return e.code
 }
 
-// maxNDJSONEnvelope bounds the payload of one NDJSON envelope: a request's
-// lines are published in as few envelopes as fit, well under the
-// broker's 1 MB record limit.
-const maxNDJSONEnvelope = 256 << 10
-
-// events accepts one canonical JSON event or NDJSON. Every line is
-// validated first (a bad line refuses the request, naming it); a single
-// event becomes one envelope holding its exact bytes, keyed tenant|event_id;
-// NDJSON lines are published in envelopes of consecutive lines (the exact
-// bytes of each line, newline separated) of at most maxNDJSONEnvelope,
-// keyed tenant|envelope_id — the normalizer splits them and
-// sg.events.v1 is keyed by event id whatever the envelope.
+// events accepts one canonical JSON event or NDJSON. Every line is decoded
+// and validated first (a bad line refuses the request, naming it). A single
+// event becomes one envelope holding its exact bytes (application/json),
+// keyed tenant|event_id. The events of NDJSON lines, already decoded, are
+// published as length-delimited protobuf (canonical.DelimitedEventsContentType,
+// the form of IngestService's events) in envelopes of consecutive events of
+// at most maxEventsEnvelope bytes, keyed tenant|envelope_id, so the
+// normalizer decodes protobuf instead of the JSON again; sg.events.v1 is
+// keyed by event id whatever the envelope. Before, NDJSON envelopes held the
+// lines' JSON (application/x-ndjson): the normalizer still reads those.
 func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
@@ -209,16 +207,7 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 			msg: fmt.Sprintf("%d events exceed the limit of %d per request", len(lines), s.cfg.MaxEvents)}
 	}
 	now := s.cfg.Now()
-	var envs []*sgv1.RawEnvelope
-	var keys [][]byte
-	var chunk []byte
-	seal := func() {
-		if len(chunk) > 0 {
-			env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/x-ndjson", chunk, nil, r.RemoteAddr)
-			envs, keys = append(envs, env), append(keys, topics.Key(tenant, env.GetEnvelopeId()))
-			chunk = nil
-		}
-	}
+	evs := make([]*sgv1.Event, len(lines))
 	for i, line := range lines {
 		ev, err := canonical.Decode(line)
 		if err == nil {
@@ -237,24 +226,32 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 			}
 			return nil, he
 		}
-		if ndjson {
-			if len(chunk) > 0 && len(chunk)+1+len(line) > maxNDJSONEnvelope {
-				seal()
+		evs[i] = ev
+	}
+	var envs []*sgv1.RawEnvelope
+	var keys [][]byte
+	if ndjson {
+		payloads, err := delimitedPayloads(evs, maxEventsEnvelope)
+		if err != nil {
+			he := badRequest(err)
+			var ee *encodeError
+			if errors.As(err, &ee) {
+				he.msg = fmt.Sprintf("line %d: %v", ee.index+1, ee.err)
 			}
-			if len(chunk) > 0 {
-				chunk = append(chunk, '\n')
-			}
-			chunk = append(chunk, line...)
-			continue
+			return nil, he
 		}
-		env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/json", line, nil, r.RemoteAddr)
-		id := ev.GetEventId()
+		for _, p := range payloads {
+			env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, canonical.DelimitedEventsContentType, p, nil, r.RemoteAddr)
+			envs, keys = append(envs, env), append(keys, topics.Key(tenant, env.GetEnvelopeId()))
+		}
+	} else {
+		env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, "application/json", lines[0], nil, r.RemoteAddr)
+		id := evs[0].GetEventId()
 		if id == "" {
 			id = env.GetEnvelopeId()
 		}
 		envs, keys = append(envs, env), append(keys, topics.Key(tenant, id))
 	}
-	seal()
 	res, herr := s.publishHTTP(r, tenant, envs, keys, len(lines))
 	if res != nil {
 		// Accepted counts events here, however many envelopes hold them.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -106,8 +106,9 @@ func TestEventsEndpoint(t *testing.T) {
 			}
 		})
 	}
-	// Accepted envelopes carry the key's tenant and the exact event bytes:
-	// the single event alone, keyed by its id; the NDJSON lines together.
+	// Accepted envelopes carry the key's tenant: the single event alone,
+	// its exact bytes keyed by its id; the NDJSON lines' events together,
+	// length-delimited protobuf keyed by the envelope id.
 	if len(pub.recs) != 2 {
 		t.Fatalf("published %d records, want 2", len(pub.recs))
 	}
@@ -115,15 +116,26 @@ func TestEventsEndpoint(t *testing.T) {
 	if err := proto.Unmarshal(pub.recs[0].Value, env); err != nil {
 		t.Fatal(err)
 	}
-	if env.GetTenant() != "acme" || string(env.GetPayload()) != okEvent || string(pub.recs[0].Key) != "acme|e1" {
-		t.Errorf("envelope tenant=%q payload=%q key=%q", env.GetTenant(), env.GetPayload(), pub.recs[0].Key)
+	if env.GetTenant() != "acme" || string(env.GetPayload()) != okEvent || string(pub.recs[0].Key) != "acme|e1" ||
+		env.GetContentType() != "application/json" {
+		t.Errorf("envelope tenant=%q payload=%q content-type=%q key=%q", env.GetTenant(), env.GetPayload(), env.GetContentType(), pub.recs[0].Key)
 	}
 	if err := proto.Unmarshal(pub.recs[1].Value, env); err != nil {
 		t.Fatal(err)
 	}
-	if want := okEvent + "\n" + strings.Replace(okEvent, "e1", "e2", 1); string(env.GetPayload()) != want ||
-		env.GetContentType() != "application/x-ndjson" || string(pub.recs[1].Key) != "acme|"+env.GetEnvelopeId() {
-		t.Errorf("ndjson envelope payload=%q content-type=%q key=%q", env.GetPayload(), env.GetContentType(), pub.recs[1].Key)
+	if env.GetContentType() != canonical.DelimitedEventsContentType || env.GetSource() != sgv1.Source_SOURCE_GENERIC ||
+		string(pub.recs[1].Key) != "acme|"+env.GetEnvelopeId() {
+		t.Errorf("ndjson envelope content-type=%q source=%v key=%q", env.GetContentType(), env.GetSource(), pub.recs[1].Key)
+	}
+	got := splitDelimited(t, env.GetPayload())
+	for i, line := range []string{okEvent, strings.Replace(okEvent, "e1", "e2", 1)} {
+		want, err := canonical.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || !proto.Equal(got[i], want) {
+			t.Fatalf("ndjson envelope holds %v, want the events of the two lines", got)
+		}
 	}
 
 	// Broker down: 503 with Retry-After, nothing claimed.
@@ -199,16 +211,17 @@ func TestGRPCPublish(t *testing.T) {
 	}
 }
 
-// TestNDJSONEnvelopes: NDJSON lines are published in envelopes of at most
-// maxNDJSONEnvelope bytes, every line exactly once, in order, byte for
-// byte; the answer counts the events.
+// TestNDJSONEnvelopes: the events of NDJSON lines are published as
+// length-delimited protobuf in envelopes of at most maxEventsEnvelope
+// bytes, every line's event exactly once, in order; the answer counts the
+// events and names every envelope.
 func TestNDJSONEnvelopes(t *testing.T) {
 	pub := &fakePublisher{}
 	s := newStage(t, pub, Config{})
 	mux := http.NewServeMux()
 	s.Routes(mux)
 	var lines []string
-	for i := range 3000 {
+	for i := range 6000 {
 		lines = append(lines, strings.Replace(okEvent, `"e1"`, fmt.Sprintf(`"e%d"`, i), 1))
 	}
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(strings.Join(lines, "\r\n")+"\n"))
@@ -226,23 +239,56 @@ func TestNDJSONEnvelopes(t *testing.T) {
 	if body.Accepted != len(lines) || len(body.EnvelopeIDs) != len(pub.recs) {
 		t.Fatalf("accepted %d in %d envelope ids, want %d in %d", body.Accepted, len(body.EnvelopeIDs), len(lines), len(pub.recs))
 	}
-	if n := len(pub.recs); n < 2 || n > 4 {
-		t.Fatalf("%d envelopes for %d bytes", n, 3000*len(okEvent))
-	}
-	var got []string
+	var got []*sgv1.Event
+	total := 0
 	for i, r := range pub.recs {
 		env := &sgv1.RawEnvelope{}
 		if err := proto.Unmarshal(r.Value, env); err != nil {
 			t.Fatal(err)
 		}
-		if len(env.GetPayload()) > maxNDJSONEnvelope || env.GetEnvelopeId() != body.EnvelopeIDs[i] {
-			t.Fatalf("envelope %d: %d bytes, id %s", i, len(env.GetPayload()), env.GetEnvelopeId())
+		if len(env.GetPayload()) > maxEventsEnvelope || env.GetEnvelopeId() != body.EnvelopeIDs[i] ||
+			env.GetContentType() != canonical.DelimitedEventsContentType {
+			t.Fatalf("envelope %d: %d bytes, id %s, content type %q", i, len(env.GetPayload()), env.GetEnvelopeId(), env.GetContentType())
 		}
-		got = append(got, strings.Split(string(env.GetPayload()), "\n")...)
+		if i < len(pub.recs)-1 && len(env.GetPayload()) < maxEventsEnvelope-200 {
+			t.Errorf("envelope %d sealed at %d bytes, far below the bound", i, len(env.GetPayload()))
+		}
+		total += len(env.GetPayload())
+		got = append(got, splitDelimited(t, env.GetPayload())...)
 	}
-	if !slices.Equal(got, lines) {
-		t.Fatalf("the envelopes hold %d lines, not the %d posted in order", len(got), len(lines))
+	if len(pub.recs) < 2 {
+		t.Fatalf("%d envelope for %d bytes", len(pub.recs), total)
 	}
+	if len(got) != len(lines) {
+		t.Fatalf("the envelopes hold %d events, %d lines were posted", len(got), len(lines))
+	}
+	for i, line := range lines {
+		want, err := canonical.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got[i], want) {
+			t.Fatalf("event %d = %v, want line %d's %v", i, got[i], i+1, want)
+		}
+	}
+}
+
+// splitDelimited decodes a canonical.DelimitedEventsContentType payload.
+func splitDelimited(t *testing.T, payload []byte) []*sgv1.Event {
+	t.Helper()
+	var out []*sgv1.Event
+	for len(payload) > 0 {
+		msg, n := protowire.ConsumeBytes(payload)
+		if n < 0 {
+			t.Fatalf("truncated payload: %v", protowire.ParseError(n))
+		}
+		ev := &sgv1.Event{}
+		if err := proto.Unmarshal(msg, ev); err != nil {
+			t.Fatal(err)
+		}
+		out, payload = append(out, ev), payload[n:]
+	}
+	return out
 }
 
 // TestGRPCEventsTravelTogether: the canonical events of one publish call
