@@ -274,7 +274,7 @@ func TestNDJSONEnvelopes(t *testing.T) {
 }
 
 // splitDelimited decodes a canonical.DelimitedEventsContentType payload.
-func splitDelimited(t *testing.T, payload []byte) []*sgv1.Event {
+func splitDelimited(t testing.TB, payload []byte) []*sgv1.Event {
 	t.Helper()
 	var out []*sgv1.Event
 	for len(payload) > 0 {

@@ -218,7 +218,7 @@ func legacyEnvelope(env *sgv1.RawEnvelope, lines [][]byte) *sgv1.RawEnvelope {
 
 // normalizeRecords runs the raw records through a normalizer stage whose
 // clock is now and returns the sg.events.v1 records and each Handle error.
-func normalizeRecords(t *testing.T, recs []kafka.Record, now time.Time) ([]kafka.Record, []error) {
+func normalizeRecords(t testing.TB, recs []kafka.Record, now time.Time) ([]kafka.Record, []error) {
 	t.Helper()
 	out := &recordSink{}
 	st, err := normalizer.New(out, normalize.Options{Now: func() time.Time { return now }}, nil)
@@ -366,7 +366,7 @@ func TestNDJSONEventsEquivalence(t *testing.T) {
 	}
 }
 
-func decodeEvent(t *testing.T, r kafka.Record) *sgv1.Event {
+func decodeEvent(t testing.TB, r kafka.Record) *sgv1.Event {
 	t.Helper()
 	ev := &sgv1.Event{}
 	if err := proto.Unmarshal(r.Value, ev); err != nil {
@@ -507,4 +507,73 @@ func TestDelimitedPayloads(t *testing.T) {
 	if !errors.As(err, &ee) || ee.index != 1 {
 		t.Fatalf("invalid UTF-8: %v, want an encodeError of event 1", err)
 	}
+}
+
+// FuzzNDJSONForms posts fuzzed NDJSON to the handler; when it is accepted,
+// normalizing what ingest wrote (protobuf events) and the same envelopes
+// in the former form (the JSON lines) must give the same events and the
+// same success or failure. A refused request publishes nothing.
+func FuzzNDJSONForms(f *testing.F) {
+	for _, l := range edgeLines {
+		f.Add([]byte(l))
+	}
+	f.Add([]byte(edgeLines[0] + "\n" + edgeLines[3] + "\r\n\n" + edgeLines[8]))
+	f.Add(bytes.Join(loadgenLines(f, 5, 20, true), []byte("\n")))
+	f.Add([]byte(`{"type":"sent","occurred_at":"2026-11-22T10:00:00Z","recipient":"a@b.io"}` + "\n" + `{"type":`))
+	pub := &recordSink{}
+	_, h := newServer(f, pub, Config{TenantRate: -1, MaxEvents: 1000}, zap.NewNop())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pub.reset()
+		rec := request{path: "/v1/events", contentType: "application/x-ndjson", bearer: "k-acme", body: body}.do(h)
+		if rec.Code != http.StatusAccepted {
+			if len(pub.recs) != 0 {
+				t.Fatalf("%d: %d records published", rec.Code, len(pub.recs))
+			}
+			return
+		}
+		var lines [][]byte
+		for _, l := range bytes.Split(body, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				lines = append(lines, bytes.TrimRight(l, "\r"))
+			}
+		}
+		var current, legacy []kafka.Record
+		next := 0
+		for _, r := range pub.recs {
+			env, err := decodeEnvelope(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(splitDelimited(t, env.GetPayload()))
+			if next+n > len(lines) {
+				t.Fatalf("more events than the %d lines", len(lines))
+			}
+			old, err := proto.Marshal(legacyEnvelope(env, lines[next:next+n]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next += n
+			current = append(current, r)
+			legacy = append(legacy, kafka.Record{Topic: r.Topic, Key: r.Key, Value: old, Headers: r.Headers})
+		}
+		if next != len(lines) {
+			t.Fatalf("%d events for %d lines", next, len(lines))
+		}
+		later := testNow.Add(time.Minute)
+		got, gotErrs := normalizeRecords(t, current, later)
+		want, wantErrs := normalizeRecords(t, legacy, later)
+		for i := range gotErrs {
+			if (gotErrs[i] == nil) != (wantErrs[i] == nil) {
+				t.Fatalf("envelope %d: %v, former form %v", i, gotErrs[i], wantErrs[i])
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d events, former form %d", len(got), len(want))
+		}
+		for i := range got {
+			if g, w := decodeEvent(t, got[i]), decodeEvent(t, want[i]); !proto.Equal(g, w) || !bytes.Equal(got[i].Key, want[i].Key) {
+				t.Fatalf("event %d: %v, former form %v", i, g, w)
+			}
+		}
+	})
 }
