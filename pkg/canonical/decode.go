@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 const timestampName protoreflect.FullName = "google.protobuf.Timestamp"
@@ -98,7 +99,8 @@ func (s *fieldSet) add(n protoreflect.FieldNumber) bool {
 // decodeMessage reads the members of an object whose '{' was consumed, and
 // the closing '}'.
 func decodeMessage(l *lexer, m protoreflect.Message, path string) error {
-	fields := m.Descriptor().Fields()
+	md := m.Descriptor()
+	table := tables[md]
 	var seen fieldSet
 	if l.peek() == '}' {
 		l.pos++
@@ -111,15 +113,25 @@ func decodeMessage(l *lexer, m protoreflect.Message, path string) error {
 			}
 			return l.syntax(path)
 		}
-		key, err := l.readString(path)
+		key, err := l.readStringBytes(path)
 		if err != nil {
 			return err
 		}
-		p := joinPath(path, key)
+		var fd protoreflect.FieldDescriptor
+		if table != nil {
+			fd = table.byKey[string(key)]
+		} else {
+			fd = md.Fields().ByName(protoreflect.Name(key))
+		}
+		var p string
+		if fd != nil && table != nil && table.paths != nil && table.parent == path {
+			p = table.paths[fd.Number()]
+		} else {
+			p = joinPath(path, string(key))
+		}
 		if err := l.expect(':', p); err != nil {
 			return err
 		}
-		fd := fields.ByName(protoreflect.Name(key))
 		if fd == nil {
 			return fieldErr(p, "unknown field")
 		}
@@ -175,11 +187,14 @@ func decodeField(l *lexer, m protoreflect.Message, fd protoreflect.FieldDescript
 		l.pos++
 		return decodeMessage(l, m.Mutable(fd).Message(), path)
 	case protoreflect.EnumKind:
-		s, err := readTyped(l, c, '"', "a string", path, l.readString)
+		if c != '"' {
+			return fieldErr(path, "expected a string, got %s", l.kind())
+		}
+		word, err := l.readStringBytes(path)
 		if err != nil {
 			return err
 		}
-		n, err := ParseWord(fd.Enum(), s)
+		n, err := parseWordBytes(fd.Enum(), word)
 		if err != nil {
 			return fieldErr(path, "%v", err)
 		}
@@ -189,7 +204,7 @@ func decodeField(l *lexer, m protoreflect.Message, fd protoreflect.FieldDescript
 		if err != nil {
 			return err
 		}
-		m.Set(fd, protoreflect.ValueOfString(s))
+		setString(m, fd, s)
 	case protoreflect.BoolKind:
 		switch c {
 		case 't':

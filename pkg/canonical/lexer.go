@@ -134,8 +134,19 @@ func (l *lexer) readNumber(path string) (string, error) {
 
 // readString consumes a JSON string and returns its decoded value.
 func (l *lexer) readString(path string) (string, error) {
-	if err := l.expect('"', path); err != nil {
+	b, err := l.readStringBytes(path)
+	if err != nil {
 		return "", err
+	}
+	return string(b), nil
+}
+
+// readStringBytes is readString without the string: the decoded value is
+// a view of the input when the string needs no decoding (no escapes, valid
+// UTF-8), else a new slice. Either is valid until the input changes.
+func (l *lexer) readStringBytes(path string) ([]byte, error) {
+	if err := l.expect('"', path); err != nil {
+		return nil, err
 	}
 	d := l.data
 	start := l.pos
@@ -146,7 +157,7 @@ func (l *lexer) readString(path string) (string, error) {
 		if c == '"' {
 			if utf8.Valid(d[start:i]) {
 				l.pos = i + 1
-				return string(d[start:i]), nil
+				return d[start:i], nil
 			}
 			break
 		}
@@ -160,21 +171,21 @@ func (l *lexer) readString(path string) (string, error) {
 	for {
 		if i >= len(d) {
 			l.pos = i
-			return "", l.syntax(path)
+			return nil, l.syntax(path)
 		}
 		c := d[i]
 		switch {
 		case c == '"':
 			l.pos = i + 1
-			return string(buf), nil
+			return buf, nil
 		case c < 0x20:
 			l.pos = i
-			return "", l.syntax(path)
+			return nil, l.syntax(path)
 		case c == '\\':
 			i++
 			if i >= len(d) {
 				l.pos = i
-				return "", l.syntax(path)
+				return nil, l.syntax(path)
 			}
 			switch d[i] {
 			case '"', '\\', '/':
@@ -193,7 +204,7 @@ func (l *lexer) readString(path string) (string, error) {
 				r, ok := hex4(d, i+1)
 				if !ok {
 					l.pos = i
-					return "", l.syntax(path)
+					return nil, l.syntax(path)
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
@@ -211,7 +222,7 @@ func (l *lexer) readString(path string) (string, error) {
 				buf = utf8.AppendRune(buf, r)
 			default:
 				l.pos = i
-				return "", l.syntax(path)
+				return nil, l.syntax(path)
 			}
 			i++
 		case c < utf8.RuneSelf:

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"sync"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // enumWords holds the word mapping of one enum type. A value's word is its
@@ -70,6 +71,15 @@ func ParseWord(ed protoreflect.EnumDescriptor, s string) (protoreflect.EnumNumbe
 		return 0, fmt.Errorf("unknown %s %q (want one of %s)", ed.Name(), s, strings.Join(Words(ed), ", "))
 	}
 	return n, nil
+}
+
+// parseWordBytes is ParseWord for a word held as bytes: the usual case, a
+// known lower-case word, needs no string.
+func parseWordBytes(ed protoreflect.EnumDescriptor, b []byte) (protoreflect.EnumNumber, error) {
+	if n, ok := wordsFor(ed).fromText[string(b)]; ok && len(b) > 0 {
+		return n, nil
+	}
+	return ParseWord(ed, string(b))
 }
 
 // Words lists the words of the enum ed in number order, without the zero
