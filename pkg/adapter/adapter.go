@@ -25,7 +25,7 @@
 //
 // Check is enforce.State.Check on the local state: pauses and suppressions
 // exactly as the actuator answers them, within the control topic's delivery
-// latency (the fetch wait, Config.MaxWait, 250 ms by default). Caps
+// latency (a pending fetch returns as soon as a command is written). Caps
 // (throttles, warm-up caps, the frequency cap) are counted locally, for the
 // messages this process checks: configure enforce.Config.Instances/Index
 // when several processes share a cap (see package enforce). Before Ready,
@@ -80,8 +80,9 @@ type Config struct {
 	// ControlTopic and StateTopic default to topics.Control and
 	// topics.ControlState.
 	ControlTopic, StateTopic string
-	// MaxWait bounds how long a fetch waits for new commands (250 ms); it
-	// is the added latency of a new command.
+	// MaxWait is the fetch deadline (2 s). A fetch returns as soon as a
+	// command arrives, so it adds no latency; a short one makes a busy
+	// broker's answers time out (see kafka.RunnerConfig.MaxWait).
 	MaxWait time.Duration
 	// SweepEvery is how often expired entries are forgotten (1 min).
 	SweepEvery time.Duration
@@ -128,7 +129,7 @@ func New(cfg Config) (*Adapter, error) {
 		cfg.StateTopic = topics.ControlState
 	}
 	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = 250 * time.Millisecond
+		cfg.MaxWait = 2 * time.Second
 	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = time.Minute

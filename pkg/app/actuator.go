@@ -27,7 +27,7 @@ import (
 // enforce.Config.Instances/Index (see pkg/enforce).
 func AddActuator(ctx context.Context, e *Env, cfg enforce.Config) (*actuator.Stage, error) {
 	follower, err := adapter.New(adapter.Config{
-		Brokers: e.Common.Kafka, Enforce: &cfg, MaxWait: 100 * time.Millisecond,
+		Brokers: e.Common.Kafka, Enforce: &cfg,
 		Logger: e.Logger.Named("control-follower"),
 	})
 	if err != nil {

@@ -56,7 +56,14 @@ type RunnerConfig struct {
 	// 100ms); it doubles up to MaxBackoff (default 5s).
 	RetryBackoff time.Duration
 	MaxBackoff   time.Duration
-	// MinBytes/MaxWait tune fetching; defaults favour latency.
+	// MaxWait is the reader's fetch deadline (default 2 s). A fetch
+	// returns as soon as a record arrives, so it costs no latency; the
+	// broker is asked to hold an empty fetch for MaxWait less kafka-go's
+	// round-trip allowance (1 s, or a quarter of a MaxWait under 1 s) and
+	// the reader drops the connection when no answer came by MaxWait. A
+	// short MaxWait therefore leaves a busy broker a few milliseconds: at
+	// 50 ms the readers timed out, reconnected and fetched the same
+	// batches again, up to 30 times, as the load grew.
 	MaxWait time.Duration
 }
 
@@ -74,7 +81,7 @@ func (c *RunnerConfig) defaults() {
 		c.MaxBackoff = 5 * time.Second
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = 50 * time.Millisecond
+		c.MaxWait = 2 * time.Second
 	}
 }
 
