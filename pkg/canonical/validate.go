@@ -127,6 +127,14 @@ func checkAddress(field, s string) error {
 	if strings.ContainsAny(s, "<> \t\r\n") {
 		return fieldErr(field, "%q is not a bare email address", s)
 	}
+	if at, ok := plainAddress(s); ok {
+		// What net/mail accepts as exactly this address, without its
+		// allocations: the usual case.
+		if checkDomain(field, s[at+1:]) != nil {
+			return fieldErr(field, "%q is not a valid email address", s)
+		}
+		return nil
+	}
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Name != "" {
 		return fieldErr(field, "%q is not a valid email address", s)
@@ -149,4 +157,37 @@ func checkDomain(field, s string) error {
 		return fieldErr(field, "%q is not a domain", s)
 	}
 	return nil
+}
+
+// plainAddress reports whether s is local@domain with both parts ASCII
+// dot-atoms (RFC 5322 atext, no leading, trailing or double dot), and
+// where its '@' is. net/mail.ParseAddress accepts every such s as the
+// address s with no display name; anything else is left to it.
+func plainAddress(s string) (at int, ok bool) {
+	at = strings.IndexByte(s, '@')
+	if at <= 0 || !dotAtom(s[:at]) || !dotAtom(s[at+1:]) {
+		return 0, false
+	}
+	return at, true
+}
+
+// dotAtom reports whether s is an ASCII RFC 5322 dot-atom.
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if s[i+1] == '.' { // s does not end with '.'
+				return false
+			}
+		case c <= ' ' || c >= 0x7f:
+			return false
+		case strings.IndexByte("()<>[]:;@\\,\"", c) >= 0:
+			return false
+		}
+	}
+	return true
 }
