@@ -324,6 +324,7 @@ func (s *State) autoWarmup(t *tenant, tenantName, sender string, now time.Time) 
 	s.markSeen(tenantName + "\x00" + cmd.GetCommandId())
 	s.pendMu.Lock()
 	s.pending = append(s.pending, cmd)
+	s.hasPending.Store(true)
 	s.pendMu.Unlock()
 	return w
 }
@@ -351,10 +352,14 @@ func WarmupCommand(tenantName, sender string, start time.Time) *sgv1.ControlComm
 // DrainPending returns and forgets the commands the state created on its own
 // (automatic warm-ups), for the caller to publish on the control topic.
 func (s *State) DrainPending() []*sgv1.ControlCommand {
+	if !s.hasPending.Load() {
+		return nil
+	}
 	s.pendMu.Lock()
-	defer s.pendMu.Unlock()
 	p := s.pending
 	s.pending = nil
+	s.hasPending.Store(false)
+	s.pendMu.Unlock()
 	sort.SliceStable(p, func(i, j int) bool { return p[i].GetCommandId() < p[j].GetCommandId() })
 	return p
 }

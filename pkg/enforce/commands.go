@@ -122,7 +122,10 @@ var senderSideBounce = map[sgv1.BounceCategory]bool{
 //     Config.CooldownFor from the last one.
 //
 // FromEvent keeps the bounded per-account contact memory; it does not apply
-// the commands it returns (the caller applies and publishes them).
+// the commands it returns (the caller applies and publishes them). Events
+// of a type for which (*State).MayEnforce is false yield nothing and leave
+// the state untouched, so a caller may skip them without decoding: keep
+// MayEnforce in step with the cases above.
 func (s *State) FromEvent(ev *sgv1.Event) []*sgv1.ControlCommand {
 	tn := ev.GetTenant()
 	recipient := strings.ToLower(strings.TrimSpace(ev.GetRecipient()))
@@ -230,6 +233,38 @@ func (s *State) FromEvent(ev *sgv1.Event) []*sgv1.ControlCommand {
 		}
 	}
 	return out
+}
+
+// MayEnforce reports whether FromEvent may return commands for an event of
+// type t under a Config without SuppressRoleAccounts: true for unsubscribed,
+// bounced, complained and replied, false for every other type (sent,
+// delivered, deferred, opened, clicked, placement_test, auth_check,
+// postmaster_stats, rejected, unspecified, and numbers this version does
+// not define). The converse does not hold: a soft bounce, a not_spam
+// complaint or a positive reply is reported true and yields nothing.
+//
+// Only the type is read, so a consumer can decide from a record header
+// (kafka.HeaderEventType) whether the record is worth decoding. Per event
+// type, MayEnforce is exact: false means no event of that type can yield a
+// command (or change the state), true that some can.
+func MayEnforce(t sgv1.EventType) bool {
+	switch t {
+	case sgv1.EventType_EVENT_TYPE_UNSUBSCRIBED, sgv1.EventType_EVENT_TYPE_BOUNCED,
+		sgv1.EventType_EVENT_TYPE_COMPLAINED, sgv1.EventType_EVENT_TYPE_REPLIED:
+		return true
+	default:
+		return false
+	}
+}
+
+// MayEnforce reports whether s.FromEvent may return commands for an event
+// of type t: the package-level MayEnforce(t), or true for every type when
+// Config.SuppressRoleAccounts is set (any event naming a role recipient
+// suppresses it, and the role is a property of the recipient, not of the
+// type). When it is false, FromEvent returns nothing for any event of type
+// t and changes nothing.
+func (s *State) MayEnforce(t sgv1.EventType) bool {
+	return s.cfg.SuppressRoleAccounts || MayEnforce(t)
 }
 
 func eventWord(t sgv1.EventType) string {

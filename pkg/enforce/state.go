@@ -185,6 +185,10 @@ type State struct {
 
 	pendMu  sync.Mutex
 	pending []*sgv1.ControlCommand
+	// hasPending is set with pending non-empty (under pendMu), so that
+	// DrainPending, called for every record the actuator handles, returns
+	// without locking when there is nothing to drain.
+	hasPending atomic.Bool
 }
 
 // New returns an empty State.

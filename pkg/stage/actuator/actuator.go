@@ -7,6 +7,7 @@ package actuator
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/sendguard/sendguard/pkg/auth"
+	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/enforce"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/service"
@@ -199,7 +201,7 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 			}
 		}
 		if d.GetAt() != nil {
-			s.newestDecision.observe(d.GetAt().AsTime(), s.now())
+			s.newestDecision.observe(d.GetAt().AsTime(), s.now)
 		}
 		return enforce.Commands(d), nil
 	}}
@@ -208,17 +210,72 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 // EventsHandler handles the events topic: suppressions that must not wait
 // for windows (unsubscribes, hard bounces, complaints, do-not-contact
 // replies) take effect as soon as the event is read.
+//
+// Most events (sent, delivered, opened, …) cannot enforce anything: a
+// record whose kafka.HeaderEventType names a type for which
+// enforce.(*State).MayEnforce is false is not decoded; the freshness gauge
+// then follows its kafka.HeaderOccurredAt (millisecond precision). Every
+// other record is decoded: enforcing types, records without the header
+// (written before it existed, re-driven dead letters, other producers),
+// and words this version does not know. The header is trusted: a record
+// whose header says "delivered" but whose value is a complaint (a producer
+// bug) is skipped, so that complaint suppresses nobody here; windows and
+// rules, which decode every event, still count it.
 func (s *Stage) EventsHandler() kafka.Handler {
 	return &batch{s: s, decode: func(m kafka.Message) ([]*sgv1.ControlCommand, error) {
+		if t, ok := headerEventType(m); ok && !s.state.MayEnforce(t) {
+			if at, ok := headerOccurredAt(m); ok {
+				s.newestEvent.observe(at, s.now)
+			}
+			return nil, nil
+		}
 		ev := &sgv1.Event{}
 		if err := proto.Unmarshal(m.Value(), ev); err != nil {
 			return nil, kafka.Permanent("event", fmt.Errorf("decode event: %w", err))
 		}
 		if ev.GetOccurredAt() != nil {
-			s.newestEvent.observe(ev.GetOccurredAt().AsTime(), s.now())
+			s.newestEvent.observe(ev.GetOccurredAt().AsTime(), s.now)
 		}
 		return s.state.FromEvent(ev), nil
 	}}
+}
+
+// eventTypes maps each event type's word to the type, for
+// kafka.HeaderEventType.
+var eventTypes = func() map[string]sgv1.EventType {
+	values := sgv1.EventType(0).Descriptor().Values()
+	m := make(map[string]sgv1.EventType, values.Len())
+	for i := range values.Len() {
+		t := sgv1.EventType(values.Get(i).Number())
+		m[canonical.TypeWord(t)] = t
+	}
+	return m
+}()
+
+// headerEventType returns the event type named by m's
+// kafka.HeaderEventType, and false when the header is absent or holds a
+// word this version does not define.
+func headerEventType(m kafka.Message) (sgv1.EventType, bool) {
+	h := m.Header(kafka.HeaderEventType)
+	if h == nil {
+		return 0, false
+	}
+	t, ok := eventTypes[string(h)]
+	return t, ok
+}
+
+// headerOccurredAt returns the time in m's kafka.HeaderOccurredAt (unix
+// milliseconds), and false when it is absent or not a decimal integer.
+func headerOccurredAt(m kafka.Message) (time.Time, bool) {
+	h := m.Header(kafka.HeaderOccurredAt)
+	if len(h) == 0 {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(string(h), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
 }
 
 // Apply applies manual or external commands and publishes them (sgctl).

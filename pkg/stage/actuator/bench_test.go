@@ -8,7 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sendguard/sendguard/pkg/classify"
+	"github.com/sendguard/sendguard/pkg/enforce"
+	"github.com/sendguard/sendguard/pkg/kafka"
+	"github.com/sendguard/sendguard/pkg/loadgen"
+	"github.com/sendguard/sendguard/pkg/stage/actuator"
 	"github.com/sendguard/sendguard/pkg/stage/actuator/actuatortest"
+	"github.com/sendguard/sendguard/pkg/stage/normalizer"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -88,4 +97,72 @@ func BenchmarkCheckGRPC(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "checks/s")
 	})
+}
+
+// discard is a Publisher that drops what it is given.
+type discard struct{}
+
+func (discard) Produce(context.Context, ...kafka.Record) error { return nil }
+
+// BenchmarkEventsHandler measures the events handler per record of
+// sg.events.v1 over the pipeline benchmark's traffic (pkg/loadgen's default
+// mix, enriched as the normalizer does; 50,000 records cycled), with a
+// flush every 10,000 records as the runner does: "headers" are records as
+// the normalizer writes them (EventHeaders: non-enforcing types are not
+// decoded), "no-headers" records written before the headers existed (every
+// one decoded).
+//
+//	go test -run '^$' -bench EventsHandler -benchtime 200000x ./stage/actuator/
+func BenchmarkEventsHandler(b *testing.B) {
+	g, err := loadgen.New(loadgen.Config{Seed: 8, Start: t0.Add(-time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 50_000
+	withHeaders, without := make([]msg, n), make([]msg, n)
+	enforcing := 0
+	for i := range n {
+		ev := g.Next()
+		classify.Enrich(ev)
+		v, err := proto.Marshal(ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		withHeaders[i] = msg{value: v, headers: normalizer.EventHeaders(ev)}
+		without[i] = msg{value: v}
+		if enforce.MayEnforce(ev.GetType()) {
+			enforcing++
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		recs []msg
+	}{{"headers", withHeaders}, {"no-headers", without}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := enforce.DefaultConfig()
+			cfg.Clock = func() time.Time { return t0 }
+			s, err := actuator.New(enforce.New(cfg), discard{}, nil, zap.NewNop(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s.SetClock(cfg.Clock)
+			h := s.EventsHandler()
+			f := h.(kafka.Flusher)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := h.Handle(ctx, bc.recs[i%n]); err != nil {
+					b.Fatal(err)
+				}
+				if i%10_000 == 9_999 {
+					if err := f.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(100*float64(enforcing)/n, "enforcing-types-%")
+		})
+	}
 }

@@ -348,17 +348,20 @@ func TestRetryAfterFailedPublish(t *testing.T) {
 }
 
 // msg is a consumed record for driving handlers directly.
-type msg struct{ value []byte }
+type msg struct {
+	value   []byte
+	headers map[string][]byte
+}
 
 var _ kafka.Message = msg{}
 
-func (m msg) Topic() string        { return topics.Decisions }
-func (m msg) Partition() int       { return 0 }
-func (m msg) Offset() int64        { return 0 }
-func (m msg) Key() []byte          { return nil }
-func (m msg) Value() []byte        { return m.value }
-func (m msg) Time() time.Time      { return t0 }
-func (m msg) Header(string) []byte { return nil }
+func (m msg) Topic() string             { return topics.Decisions }
+func (m msg) Partition() int            { return 0 }
+func (m msg) Offset() int64             { return 0 }
+func (m msg) Key() []byte               { return nil }
+func (m msg) Value() []byte             { return m.value }
+func (m msg) Time() time.Time           { return t0 }
+func (m msg) Header(name string) []byte { return m.headers[name] }
 
 // TestDecisionAlertsArePublished: every pause from a decision is announced
 // by an alert on the control topic (alerts change no state, so they must

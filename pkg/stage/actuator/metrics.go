@@ -19,13 +19,18 @@ const maxFutureSkew = 5 * time.Minute
 // freshness gauges. Safe for concurrent use.
 type eventClock struct{ ns atomic.Int64 }
 
-// observe moves the clock forward to t, unless t is zero, older than the
-// clock, or more than maxFutureSkew after now.
-func (c *eventClock) observe(t, now time.Time) {
-	if t.IsZero() || t.After(now.Add(maxFutureSkew)) {
+// observe moves the clock forward to t, unless t is zero, not after the
+// clock, or more than maxFutureSkew after now(). now is only called for a
+// t newer than the clock (most events are not: they arrive out of order
+// from many partitions and sources).
+func (c *eventClock) observe(t time.Time, now func() time.Time) {
+	if t.IsZero() {
 		return
 	}
 	n := t.UnixNano()
+	if n <= c.ns.Load() || t.After(now().Add(maxFutureSkew)) {
+		return
+	}
 	for {
 		old := c.ns.Load()
 		if n <= old || c.ns.CompareAndSwap(old, n) {

@@ -7,6 +7,7 @@ package normalizer
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -121,7 +122,7 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 			Topic:   s.topic,
 			Key:     topics.Key(ev.GetTenant(), ev.GetEventId()),
 			Value:   b,
-			Headers: map[string][]byte{kafka.HeaderTenant: []byte(ev.GetTenant())},
+			Headers: EventHeaders(ev),
 		})
 		s.events.WithLabelValues(env.GetSource().String(), ev.GetType().String()).Inc()
 	}
@@ -130,6 +131,40 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 	}
 	return nil
 }
+
+// EventHeaders returns the headers of ev's record on sg.events.v1:
+// kafka.HeaderTenant (the tenant), kafka.HeaderEventType (the type's word,
+// e.g. "bounced"; absent for a type number this version does not define)
+// and kafka.HeaderOccurredAt (occurred_at in unix milliseconds; absent when
+// ev has none). A producer of sg.events.v1 records sets the headers with
+// this function or not at all (the normalizer is the only one today; sgctl
+// dlq replay re-drives records without them, so they are decoded):
+// consumers trust the type header instead of decoding, and a header that
+// disagrees with the value would make the actuator skip the event's
+// suppressions. The returned slices are shared and must not be modified.
+func EventHeaders(ev *sgv1.Event) map[string][]byte {
+	h := make(map[string][]byte, 3)
+	h[kafka.HeaderTenant] = []byte(ev.GetTenant())
+	if w := typeWords[ev.GetType()]; w != nil {
+		h[kafka.HeaderEventType] = w
+	}
+	if at := ev.GetOccurredAt(); at != nil {
+		h[kafka.HeaderOccurredAt] = strconv.AppendInt(make([]byte, 0, 13), at.AsTime().UnixMilli(), 10)
+	}
+	return h
+}
+
+// typeWords holds the HeaderEventType value of every defined event type,
+// built once so that a record's header costs no allocation.
+var typeWords = func() map[sgv1.EventType][]byte {
+	values := sgv1.EventType(0).Descriptor().Values()
+	m := make(map[sgv1.EventType][]byte, values.Len())
+	for i := range values.Len() {
+		t := sgv1.EventType(values.Get(i).Number())
+		m[t] = []byte(canonical.TypeWord(t))
+	}
+	return m
+}()
 
 // enrichProvider asks the MX resolver, when there is one, for events the
 // static list could only call "other" (business domains). The event id is

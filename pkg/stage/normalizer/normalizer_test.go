@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/classify"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/normalize"
@@ -82,6 +84,17 @@ func decode(t *testing.T, rs []kafka.Record) []*sgv1.Event {
 		if r.Topic != topics.Events || string(r.Key) != string(topics.Key(ev.GetTenant(), ev.GetEventId())) {
 			t.Errorf("record %s/%q, want %s keyed tenant|event_id", r.Topic, r.Key, topics.Events)
 		}
+		// The headers name the tenant, the type and the event time, so
+		// consumers can skip the record without decoding it.
+		if got := string(r.Headers[kafka.HeaderTenant]); got != ev.GetTenant() {
+			t.Errorf("tenant header %q, want %q", got, ev.GetTenant())
+		}
+		if got, want := string(r.Headers[kafka.HeaderEventType]), canonical.TypeWord(ev.GetType()); got != want || got == "" {
+			t.Errorf("type header %q, want %q", got, want)
+		}
+		if got, want := string(r.Headers[kafka.HeaderOccurredAt]), strconv.FormatInt(ev.GetOccurredAt().AsTime().UnixMilli(), 10); got != want {
+			t.Errorf("occurred-at header %q, want %q", got, want)
+		}
 		evs = append(evs, ev)
 	}
 	return evs
@@ -138,6 +151,47 @@ func TestHandle(t *testing.T) {
 			for _, ev := range evs {
 				if ev.GetTenant() != "acme" {
 					t.Errorf("tenant %q, want the envelope's", ev.GetTenant())
+				}
+			}
+		})
+	}
+}
+
+// TestEventHeaders: the type header is the type's word and is absent for a
+// type this version does not define; the time header is occurred_at in unix
+// milliseconds and is absent without occurred_at.
+func TestEventHeaders(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123_456_789, time.UTC)
+	tests := []struct {
+		name     string
+		ev       *sgv1.Event
+		wantType string // "" = no header
+		wantAt   string // "" = no header
+	}{
+		{"bounced", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_BOUNCED, OccurredAt: timestamppb.New(at)},
+			"bounced", "1795341600123"},
+		{"delivered", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_DELIVERED, OccurredAt: timestamppb.New(at)},
+			"delivered", "1795341600123"},
+		{"postmaster stats", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS, OccurredAt: timestamppb.New(at)},
+			"postmaster_stats", "1795341600123"},
+		{"before the epoch", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_SENT, OccurredAt: timestamppb.New(time.UnixMilli(-1500))},
+			"sent", "-1500"},
+		{"no occurred_at", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_OPENED}, "opened", ""},
+		{"undefined type", &sgv1.Event{Tenant: "acme", Type: 99, OccurredAt: timestamppb.New(at)}, "", "1795341600123"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := EventHeaders(tt.ev)
+			if got := string(h[kafka.HeaderTenant]); got != "acme" {
+				t.Errorf("tenant header %q, want acme", got)
+			}
+			for name, want := range map[string]string{kafka.HeaderEventType: tt.wantType, kafka.HeaderOccurredAt: tt.wantAt} {
+				v, ok := h[name]
+				if want == "" && ok {
+					t.Errorf("header %s = %q, want none", name, v)
+				}
+				if want != "" && string(v) != want {
+					t.Errorf("header %s = %q, want %q", name, v, want)
 				}
 			}
 		})
