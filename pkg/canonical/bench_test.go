@@ -28,3 +28,17 @@ func BenchmarkMarshal(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+func BenchmarkValidate(b *testing.B) {
+	ev, err := Decode(benchLine)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := ev.GetOccurredAt().AsTime()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := ValidateAt(ev, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func checkAddress(field, s string) error {
 	if s == "" {
 		return nil
 	}
-	if strings.ContainsAny(s, "<> \t\r\n") {
+	if notInAddress.any(s) {
 		return fieldErr(field, "%q is not a bare email address", s)
 	}
 	if at, ok := plainAddress(s); ok {
@@ -152,7 +152,7 @@ func checkDomain(field, s string) error {
 	if s == "" {
 		return nil
 	}
-	if len(s) > 255 || strings.ContainsAny(s, "@<> \t\r\n,;") || strings.HasPrefix(s, ".") ||
+	if len(s) > 255 || notInDomain.any(s) || strings.HasPrefix(s, ".") ||
 		strings.Contains(s, "..") {
 		return fieldErr(field, "%q is not a domain", s)
 	}
@@ -191,3 +191,30 @@ func dotAtom(s string) bool {
 	}
 	return true
 }
+
+// byteSet is a set of bytes: strings.ContainsAny without building the set
+// on every call.
+type byteSet [256]bool
+
+func newByteSet(chars string) *byteSet {
+	var set byteSet
+	for i := 0; i < len(chars); i++ {
+		set[chars[i]] = true
+	}
+	return &set
+}
+
+// any reports whether s holds a byte of the set.
+func (set *byteSet) any(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if set[s[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	notInAddress = newByteSet("<> \t\r\n")
+	notInDomain  = newByteSet("@<> \t\r\n,;")
+)
