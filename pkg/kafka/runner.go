@@ -97,6 +97,8 @@ type Runner struct {
 	failed    *prometheus.CounterVec
 	deadLetts *prometheus.CounterVec
 	lag       *prometheus.GaugeVec
+	// From the reader's own statistics, added at each commit.
+	fetches, dials, readErrs, rebalances *prometheus.CounterVec
 }
 
 // NewRunner returns a runner; dlq may be nil only when cfg.DLQTopic is empty.
@@ -124,12 +126,29 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 			Name: "sendguard_kafka_dead_letters_total",
 			Help: "Messages sent to the dead-letter topic, by stage and topic.",
 		}, []string{"stage", "topic"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_fetches_total",
+			Help: "Fetch requests the consumer's reader sent, by stage and topic.",
+		}, []string{"stage", "topic"}),
+		dials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_reader_connects_total",
+			Help: "Connections the consumer's reader opened to brokers (one per partition it reads, plus one after each error), by stage and topic.",
+		}, []string{"stage", "topic"}),
+		readErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_reader_errors_total",
+			Help: "Errors of the consumer's reader (each drops its connection and fetches again), by stage and topic.",
+		}, []string{"stage", "topic"}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sendguard_kafka_rebalances_total",
+			Help: "Consumer group generations the consumer's reader joined, by stage and topic.",
+		}, []string{"stage", "topic"}),
 	}
 	var err error
-	for _, c := range []**prometheus.CounterVec{&r.handled, &r.failed, &r.deadLetts} {
+	for _, c := range []**prometheus.CounterVec{&r.handled, &r.failed, &r.deadLetts, &r.fetches, &r.dials, &r.readErrs, &r.rebalances} {
 		if *c, err = service.Register(reg, *c); err != nil {
 			return nil, err
 		}
+		(*c).WithLabelValues(cfg.Stage, cfg.Topic) // present from the start, at 0
 	}
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "sendguard_kafka_consumer_lag",
@@ -170,6 +189,7 @@ func (r *Runner) newReader() *kafkago.Reader {
 func (r *Runner) Run(ctx context.Context) error {
 	r.reader = r.newReader()
 	defer func() {
+		r.observeReader()
 		if err := r.reader.Close(); err != nil {
 			r.logger.Warn("close reader", zap.Error(err))
 		}
@@ -189,6 +209,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		r.handled.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Add(float64(len(pending)))
+		r.observeReader()
 		pending = pending[:0]
 		lastFlush = time.Now()
 		return nil
@@ -242,6 +263,20 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		pending = append(pending, m)
+	}
+}
+
+// observeReader adds the reader's statistics since the last call (kafka-go
+// resets them on each Stats) to the runner's counters.
+func (r *Runner) observeReader() {
+	st := r.reader.Stats()
+	for _, c := range []struct {
+		vec *prometheus.CounterVec
+		n   int64
+	}{{r.fetches, st.Fetches}, {r.dials, st.Dials}, {r.readErrs, st.Errors}, {r.rebalances, st.Rebalances}} {
+		if c.n > 0 {
+			c.vec.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Add(float64(c.n))
+		}
 	}
 }
 
@@ -338,16 +373,3 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // HeaderTenant is the record header carrying the tenant, so dead letters and
 // tools can attribute a record without decoding it.
 const HeaderTenant = "sg-tenant"
-
-// HeaderEventType and HeaderOccurredAt are set by the normalizer on every
-// sg.events.v1 record, beside HeaderTenant: the event's type as its
-// canonical word (e.g. "bounced", canonical.TypeWord) and its occurred_at
-// in unix milliseconds (decimal; absent when the event has none). They let
-// a consumer skip records it does not need, and still follow event time,
-// without decoding them. A record without them (written before they
-// existed, re-driven from the dead-letter topic, or by another producer)
-// must be decoded as usual.
-const (
-	HeaderEventType  = "sg-event-type"
-	HeaderOccurredAt = "sg-occurred-at"
-)

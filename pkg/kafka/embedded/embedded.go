@@ -71,3 +71,7 @@ func (b *Broker) Addr() string { return b.addr }
 
 // Close stops the broker, persisting state when it has a data dir.
 func (b *Broker) Close() { b.cluster.Close() }
+
+// Cluster is the kfake cluster, for tests that inject faults or delays
+// (kfake's Control functions).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }

@@ -93,7 +93,6 @@ var rareFamilies = map[string]string{
 	"sendguard_ingest_signature_failures_total":  "--webhook-config",
 	"sendguard_ingest_rate_limited_events_total": "rate limit",
 	"sendguard_kafka_produce_failures_total":     "broker",
-	"sendguard_kafka_transient_failures_total":   "failure",
 	"sendguard_normalizer_mx_enrichments_total":  "SENDGUARD_MX_LOOKUP",
 	"sendguard_postfix_policy_errors_total":      "error",
 }
