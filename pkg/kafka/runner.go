@@ -373,3 +373,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // HeaderTenant is the record header carrying the tenant, so dead letters and
 // tools can attribute a record without decoding it.
 const HeaderTenant = "sg-tenant"
+
+// HeaderEventType and HeaderOccurredAt are set by the normalizer on every
+// sg.events.v1 record, beside HeaderTenant: the event's type as its
+// canonical word (e.g. "bounced", canonical.TypeWord) and its occurred_at
+// in unix milliseconds (decimal; absent when the event has none). They let
+// a consumer skip records it does not need, and still follow event time,
+// without decoding them. A record without them (written before they
+// existed, re-driven from the dead-letter topic, or by another producer)
+// must be decoded as usual.
+const (
+	HeaderEventType  = "sg-event-type"
+	HeaderOccurredAt = "sg-occurred-at"
+)
