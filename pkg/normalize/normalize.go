@@ -228,6 +228,9 @@ func (b *builder) finish() ([]*sgv1.Event, error) {
 		receivedAt = timestamppb.New(b.now)
 	}
 	out := b.events[:0]
+	// Each event gets timestamps of its own, allocated together.
+	stamps := make([]timestamppb.Timestamp, 2*len(b.events))
+	recv := receivedAt.AsTime()
 	for i, ev := range b.events {
 		if ev.EventId == "" {
 			ev.EventId = contentID(b.src, ev)
@@ -235,13 +238,13 @@ func (b *builder) finish() ([]*sgv1.Event, error) {
 		ev.Tenant = b.env.GetTenant()
 		ev.EnvelopeId = b.env.GetEnvelopeId()
 		ev.Source = b.env.GetSource()
-		ev.ReceivedAt = timestamppb.New(receivedAt.AsTime())
+		ev.ReceivedAt = stamp(&stamps[2*i], recv.Unix(), int32(recv.Nanosecond()))
 		if ev.OccurredAt == nil {
-			ev.OccurredAt = timestamppb.New(receivedAt.AsTime())
+			ev.OccurredAt = stamp(&stamps[2*i+1], recv.Unix(), int32(recv.Nanosecond()))
 		} else {
 			// Parsers may share one timestamp between the events of a
 			// multi-recipient record; give each event its own.
-			ev.OccurredAt = &timestamppb.Timestamp{Seconds: ev.OccurredAt.GetSeconds(), Nanos: ev.OccurredAt.GetNanos()}
+			ev.OccurredAt = stamp(&stamps[2*i+1], ev.OccurredAt.GetSeconds(), ev.OccurredAt.GetNanos())
 		}
 		classify.Enrich(ev)
 		if err := canonical.ValidateAt(ev, b.now); err != nil {
@@ -256,6 +259,12 @@ func (b *builder) finish() ([]*sgv1.Event, error) {
 	}
 	reason := fmt.Sprintf("%d item(s) rejected", len(b.errs))
 	return out, &ParseError{Source: b.src, Reason: reason, Err: errors.Join(b.errs...)}
+}
+
+// stamp sets ts to seconds and nanos and returns it.
+func stamp(ts *timestamppb.Timestamp, seconds int64, nanos int32) *timestamppb.Timestamp {
+	ts.Seconds, ts.Nanos = seconds, nanos
+	return ts
 }
 
 // contentID derives an event id from the event's own content, for sources
