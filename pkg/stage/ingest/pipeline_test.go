@@ -177,7 +177,7 @@ func BenchmarkNDJSONIngestNormalize(b *testing.B) {
 		}
 		out.reset()
 	}
-	run := func(name string, step func(i int)) {
+	run := func(name string, step func(i int), extra func(b *testing.B)) {
 		b.Run(name, func(b *testing.B) {
 			var m0 runtime.MemStats
 			runtime.GC()
@@ -188,6 +188,9 @@ func BenchmarkNDJSONIngestNormalize(b *testing.B) {
 			}
 			b.StopTimer()
 			reportPerEvent(b, b.N*benchBatch, &m0)
+			if extra != nil {
+				extra(b)
+			}
 		})
 	}
 	// The normalizer alone consumes what ingest wrote for each body.
@@ -197,13 +200,27 @@ func BenchmarkNDJSONIngestNormalize(b *testing.B) {
 		written[i] = append([]kafka.Record(nil), raw.recs...)
 		raw.reset()
 	}
-	run("ingest", func(i int) { ingest(bodies[i%len(bodies)]); raw.reset() })
-	run("normalizer", func(i int) { normalizeAll(written[i%len(written)]) })
+	// What one event costs on the wire: the request body, and the records
+	// of sg.raw.v1.
+	sizes := func(b *testing.B) {
+		var in, out int
+		for i := range bodies {
+			in += len(bodies[i])
+			for _, r := range written[i] {
+				out += len(r.Value)
+			}
+		}
+		events := float64(len(bodies) * benchBatch)
+		b.ReportMetric(float64(in)/events, "body-B/event")
+		b.ReportMetric(float64(out)/events, "raw-B/event")
+	}
+	run("ingest", func(i int) { ingest(bodies[i%len(bodies)]); raw.reset() }, sizes)
+	run("normalizer", func(i int) { normalizeAll(written[i%len(written)]) }, nil)
 	run("both", func(i int) {
 		ingest(bodies[i%len(bodies)])
 		normalizeAll(raw.recs)
 		raw.reset()
-	})
+	}, nil)
 }
 
 // legacyEnvelope is env as ingest wrote it before NDJSON events travelled
