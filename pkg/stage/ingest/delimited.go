@@ -47,19 +47,35 @@ type encodeError struct {
 func (e *encodeError) Error() string { return fmt.Sprintf("event %d: %v", e.index, e.err) }
 func (e *encodeError) Unwrap() error { return e.err }
 
-// delimitedPayloads encodes evs in order as canonical.DelimitedEventsContentType
-// payloads of at most limit bytes each (an event larger than limit alone in
-// its payload): every event is in exactly one payload, and the payloads in
+// payload is the payload of one envelope of canonical events.
+type payload struct {
+	data []byte
+	// json: data is one event's JSON line, to publish as NDJSON (what the
+	// normalizer read before events travelled as protobuf).
+	json bool
+}
+
+// eventPayloads encodes evs, decoded from lines (the same length), in
+// order as canonical.DelimitedEventsContentType payloads of at most limit
+// bytes each: every event is in exactly one payload, and the payloads in
 // order hold the events in order. Each payload is allocated at its exact
-// size. The error is an *encodeError naming an event protobuf cannot
-// encode (a string that is not valid UTF-8).
-func delimitedPayloads(evs []*sgv1.Event, limit int) ([][]byte, error) {
+// size. An event larger than limit travels alone, as protobuf, unless its
+// protobuf form is larger than its line (invalid UTF-8 in the JSON becomes
+// U+FFFD, three bytes for one): then as its line, so that no envelope
+// outgrows the request body. The error is an *encodeError naming an event
+// protobuf cannot encode.
+func eventPayloads(evs []*sgv1.Event, lines [][]byte, limit int) ([]payload, error) {
 	sizes := make([]int, len(evs))
 	for i, ev := range evs {
 		sizes[i] = proto.Size(ev)
 	}
-	var out [][]byte
+	var out []payload
 	for start := 0; start < len(evs); {
+		if n := delimitedLen(sizes[start]); n > limit && n > len(lines[start]) {
+			out = append(out, payload{data: lines[start], json: true})
+			start++
+			continue
+		}
 		end, n := start, 0
 		for end < len(evs) && (end == start || n+delimitedLen(sizes[end]) <= limit) {
 			n += delimitedLen(sizes[end])
@@ -72,7 +88,7 @@ func delimitedPayloads(evs []*sgv1.Event, limit int) ([][]byte, error) {
 				return nil, &encodeError{index: i, err: err}
 			}
 		}
-		out = append(out, buf)
+		out = append(out, payload{data: buf})
 		start = end
 	}
 	return out, nil

@@ -187,7 +187,9 @@ func (s *Stage) fail(w http.ResponseWriter, endpoint, tenant string, e *httpErro
 // at most maxEventsEnvelope bytes, keyed tenant|envelope_id, so the
 // normalizer decodes protobuf instead of the JSON again; sg.events.v1 is
 // keyed by event id whatever the envelope. Before, NDJSON envelopes held the
-// lines' JSON (application/x-ndjson): the normalizer still reads those.
+// lines' JSON (application/x-ndjson): the normalizer still reads those, and
+// an oversized event whose protobuf form would outgrow its line still
+// travels that way (see eventPayloads).
 func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *httpError) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, _ := mime.ParseMediaType(ct)
@@ -231,7 +233,7 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 	var envs []*sgv1.RawEnvelope
 	var keys [][]byte
 	if ndjson {
-		payloads, err := delimitedPayloads(evs, maxEventsEnvelope)
+		payloads, err := eventPayloads(evs, lines, maxEventsEnvelope)
 		if err != nil {
 			he := badRequest(err)
 			var ee *encodeError
@@ -241,7 +243,11 @@ func (s *Stage) events(r *http.Request, tenant string, body []byte) (*reply, *ht
 			return nil, he
 		}
 		for _, p := range payloads {
-			env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, canonical.DelimitedEventsContentType, p, nil, r.RemoteAddr)
+			ct := canonical.DelimitedEventsContentType
+			if p.json {
+				ct = "application/x-ndjson"
+			}
+			env := s.envelope(tenant, sgv1.Source_SOURCE_GENERIC, ct, p.data, nil, r.RemoteAddr)
 			envs, keys = append(envs, env), append(keys, topics.Key(tenant, env.GetEnvelopeId()))
 		}
 	} else {

@@ -269,18 +269,52 @@ func bothForms(t *testing.T, h http.Handler, pub *recordSink, lines [][]byte, se
 	if res.Accepted != len(lines) || len(res.EnvelopeIDs) != len(pub.recs) {
 		t.Fatalf("accepted %d in %v; %d lines in %d records", res.Accepted, res.EnvelopeIDs, len(lines), len(pub.recs))
 	}
-	next := 0
 	for i, r := range pub.recs {
 		env, err := decodeEnvelope(r.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if env.GetContentType() != canonical.DelimitedEventsContentType || env.GetSource() != sgv1.Source_SOURCE_GENERIC ||
-			env.GetTenant() != "acme" || env.GetEnvelopeId() != res.EnvelopeIDs[i] || !env.GetReceivedAt().AsTime().Equal(testNow) ||
+		if env.GetEnvelopeId() != res.EnvelopeIDs[i] || !env.GetReceivedAt().AsTime().Equal(testNow) ||
 			string(r.Key) != "acme|"+env.GetEnvelopeId() || string(r.Headers[kafka.HeaderTenant]) != "acme" || r.Topic != topics.Raw {
 			t.Fatalf("record %d: key %q headers %v envelope %v", i, r.Key, r.Headers, env)
 		}
+	}
+	return formsOf(t, pub.recs, lines)
+}
+
+// formsOf returns the raw records ingest wrote for lines and the same
+// envelopes in the former form (the JSON lines as NDJSON).
+func formsOf(t testing.TB, recs []kafka.Record, lines [][]byte) (current, legacy []kafka.Record) {
+	t.Helper()
+	next := 0
+	for i, r := range recs {
+		env, err := decodeEnvelope(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.GetContentType() == "application/x-ndjson" {
+			// An oversized event whose protobuf form outgrows its line
+			// keeps the former form.
+			if next >= len(lines) {
+				t.Fatalf("more events than the %d lines", len(lines))
+			}
+			ev, err := canonical.Decode(env.GetPayload())
+			if err != nil || env.GetSource() != sgv1.Source_SOURCE_GENERIC || env.GetTenant() != "acme" || !bytes.Equal(env.GetPayload(), lines[next]) ||
+				proto.Size(ev) <= max(maxEventsEnvelope, len(lines[next])) {
+				t.Fatalf("record %d: NDJSON envelope of %d bytes, not line %d alone, too large as protobuf", i, len(env.GetPayload()), next+1)
+			}
+			next++
+			current, legacy = append(current, r), append(legacy, r)
+			continue
+		}
+		if env.GetContentType() != canonical.DelimitedEventsContentType || env.GetSource() != sgv1.Source_SOURCE_GENERIC ||
+			env.GetTenant() != "acme" {
+			t.Fatalf("record %d: envelope %v", i, env)
+		}
 		n := len(splitDelimited(t, env.GetPayload()))
+		if next+n > len(lines) {
+			t.Fatalf("more events than the %d lines", len(lines))
+		}
 		if n > 1 && len(env.GetPayload()) > maxEventsEnvelope {
 			t.Fatalf("envelope %d: %d events in %d bytes", i, n, len(env.GetPayload()))
 		}
@@ -319,17 +353,29 @@ func TestNDJSONEventsEquivalence(t *testing.T) {
 		mixed = append(mixed[:at], append([][]byte{e}, mixed[at:]...)...)
 	}
 	requests := []struct {
-		name  string
-		lines [][]byte
-		sep   string
+		name     string
+		lines    [][]byte
+		sep      string
+		jsonEnvs int // envelopes left in the former form
 	}{
-		{"loadgen and edge cases over several envelopes", mixed, "\n"},
-		{"edge cases, CRLF and blank lines", edges, "\r\n\r\n"},
-		{"one line", edges[:1], "\n"},
+		{"loadgen and edge cases over several envelopes", mixed, "\n", 0},
+		{"edge cases, CRLF and blank lines", edges, "\r\n\r\n", 0},
+		{"one line", edges[:1], "\n", 0},
+		{"an oversized line of invalid UTF-8 stays JSON", [][]byte{edges[0], []byte(`{"type":"sent","occurred_at":"2026-11-22T10:00:00Z","recipient":"a@b.io","campaign":"` +
+			strings.Repeat("\xff", maxEventsEnvelope/2) + `"}`), edges[2]}, "\n", 1},
 	}
 	for _, rq := range requests {
 		t.Run(rq.name, func(t *testing.T) {
 			current, legacy := bothForms(t, h, pub, rq.lines, rq.sep)
+			jsonEnvs := 0
+			for _, r := range current {
+				if env, _ := decodeEnvelope(r.Value); env.GetContentType() == "application/x-ndjson" {
+					jsonEnvs++
+				}
+			}
+			if jsonEnvs != rq.jsonEnvs {
+				t.Fatalf("%d envelopes in the former form, want %d", jsonEnvs, rq.jsonEnvs)
+			}
 			if rq.name == requests[0].name && len(current) < 2 {
 				t.Fatalf("%d envelope: the corpus should span several", len(current))
 			}
@@ -469,10 +515,12 @@ func TestNDJSONBadLineRefusesRequest(t *testing.T) {
 	}
 }
 
-// TestDelimitedPayloads: events are packed in order into payloads of at
-// most the limit (an oversized event alone), each item a varint size and
-// the event's encoding; an event protobuf cannot encode is named.
-func TestDelimitedPayloads(t *testing.T) {
+// TestEventPayloads: events are packed in order into payloads of at most
+// the limit, each item a varint size and the event's encoding; an
+// oversized event travels alone, as protobuf, or as its JSON line when its
+// protobuf form is larger than the line; an event protobuf cannot encode
+// is named.
+func TestEventPayloads(t *testing.T) {
 	ev := func(rcpt string) *sgv1.Event {
 		return &sgv1.Event{EventId: rcpt, Type: sgv1.EventType_EVENT_TYPE_SENT, Recipient: rcpt,
 			OccurredAt: timestamppb.New(testNow)}
@@ -481,34 +529,64 @@ func TestDelimitedPayloads(t *testing.T) {
 	one := delimitedLen(proto.Size(small[0]))
 	big := ev("big@x.io")
 	big.Bounce = &sgv1.Bounce{Diagnostic: strings.Repeat("x", 3*one)}
+	// Each invalid byte of this line becomes U+FFFD: three bytes in protobuf.
+	invalidLine := []byte(`{"type":"sent","occurred_at":"2026-11-22T10:00:00Z","recipient":"a@b.io","campaign":"` + strings.Repeat("\xff", 4*one) + `"}`)
+	invalid, err := canonical.Decode(invalidLine)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		evs    []*sgv1.Event
 		limit  int
-		counts []int
+		counts []int // events per payload; -1: the event's JSON line
 	}{
 		{"none", nil, 100, nil},
 		{"all in one", small, 4 * one, []int{4}},
 		{"exact fit", small, 2 * one, []int{2, 2}},
 		{"one byte short", small, 2*one - 1, []int{1, 1, 1, 1}},
 		{"oversized event alone", []*sgv1.Event{small[0], big, small[1]}, 2 * one, []int{1, 1, 1}},
+		{"oversized event larger than its line", []*sgv1.Event{small[0], invalid, small[1], small[2]}, 2 * one, []int{1, -1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			payloads, err := delimitedPayloads(tc.evs, tc.limit)
+			lines := make([][]byte, len(tc.evs))
+			for i, e := range tc.evs {
+				if e == invalid {
+					lines[i] = invalidLine
+					continue
+				}
+				line, err := canonical.Marshal(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines[i] = line
+			}
+			payloads, err := eventPayloads(tc.evs, lines, tc.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var counts []int
 			var all []*sgv1.Event
 			for _, p := range payloads {
-				items := splitDelimited(t, p)
-				if len(items) > 1 && len(p) > tc.limit {
-					t.Errorf("payload of %d events, %d bytes > %d", len(items), len(p), tc.limit)
+				if p.json {
+					e, err := canonical.Decode(p.data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					counts, all = append(counts, -1), append(all, e)
+					if !bytes.Equal(p.data, lines[len(all)-1]) {
+						t.Errorf("JSON payload is not the event's line")
+					}
+					continue
+				}
+				items := splitDelimited(t, p.data)
+				if len(items) > 1 && len(p.data) > tc.limit {
+					t.Errorf("payload of %d events, %d bytes > %d", len(items), len(p.data), tc.limit)
 				}
 				counts, all = append(counts, len(items)), append(all, items...)
 			}
 			if !reflect.DeepEqual(counts, tc.counts) {
-				t.Errorf("payload sizes %v, want %v", counts, tc.counts)
+				t.Errorf("payloads %v, want %v", counts, tc.counts)
 			}
 			for i := range tc.evs {
 				if !proto.Equal(all[i], tc.evs[i]) {
@@ -519,7 +597,7 @@ func TestDelimitedPayloads(t *testing.T) {
 	}
 	bad := ev("bad@x.io")
 	bad.Campaign = "\xff"
-	_, err := delimitedPayloads([]*sgv1.Event{small[0], bad}, 1<<10)
+	_, err = eventPayloads([]*sgv1.Event{small[0], bad}, [][]byte{[]byte("{}"), []byte("{}")}, 1<<10)
 	var ee *encodeError
 	if !errors.As(err, &ee) || ee.index != 1 {
 		t.Fatalf("invalid UTF-8: %v, want an encodeError of event 1", err)
@@ -554,28 +632,7 @@ func FuzzNDJSONForms(f *testing.F) {
 				lines = append(lines, bytes.TrimRight(l, "\r"))
 			}
 		}
-		var current, legacy []kafka.Record
-		next := 0
-		for _, r := range pub.recs {
-			env, err := decodeEnvelope(r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := len(splitDelimited(t, env.GetPayload()))
-			if next+n > len(lines) {
-				t.Fatalf("more events than the %d lines", len(lines))
-			}
-			old, err := proto.Marshal(legacyEnvelope(env, lines[next:next+n]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			next += n
-			current = append(current, r)
-			legacy = append(legacy, kafka.Record{Topic: r.Topic, Key: r.Key, Value: old, Headers: r.Headers})
-		}
-		if next != len(lines) {
-			t.Fatalf("%d events for %d lines", next, len(lines))
-		}
+		current, legacy := formsOf(t, pub.recs, lines)
 		later := testNow.Add(time.Minute)
 		got, gotErrs := normalizeRecords(t, current, later)
 		want, wantErrs := normalizeRecords(t, legacy, later)
