@@ -244,7 +244,7 @@ func (s *State) FromEvent(ev *sgv1.Event) []*sgv1.ControlCommand {
 // complaint or a positive reply is reported true and yields nothing.
 //
 // Only the type is read, so a consumer can decide from a record header
-// (kafka.HeaderEventType) whether the record is worth decoding. Per event
+// (kafka.HeaderEvent) whether the record is worth decoding. Per event
 // type, MayEnforce is exact: false means no event of that type can yield a
 // command (or change the state), true that some can.
 func MayEnforce(t sgv1.EventType) bool {

@@ -374,15 +374,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // tools can attribute a record without decoding it.
 const HeaderTenant = "sg-tenant"
 
-// HeaderEventType and HeaderOccurredAt are set by the normalizer on every
-// sg.events.v1 record, beside HeaderTenant: the event's type as its
-// canonical word (e.g. "bounced", canonical.TypeWord) and its occurred_at
-// in unix milliseconds (decimal; absent when the event has none). They let
-// a consumer skip records it does not need, and still follow event time,
-// without decoding them. A record without them (written before they
-// existed, re-driven from the dead-letter topic, or by another producer)
-// must be decoded as usual.
-const (
-	HeaderEventType  = "sg-event-type"
-	HeaderOccurredAt = "sg-occurred-at"
-)
+// HeaderEvent is set by the normalizer on every sg.events.v1 record,
+// beside HeaderTenant: the event's type as its canonical word and its
+// occurred_at in unix milliseconds, separated by a space
+// ("bounced 1795341600123"; the word alone when the event has no
+// occurred_at). It lets a consumer skip records it does not need, and
+// still follow event time, without decoding them. One header rather than
+// two because kafka-go allocates three times per header of every record
+// it reads, in every consumer group of the topic. A record without it
+// (written before it existed, re-driven from the dead-letter topic, or by
+// another producer) must be decoded as usual.
+const HeaderEvent = "sg-event"

@@ -5,6 +5,7 @@
 package actuator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -212,21 +213,19 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 // replies) take effect as soon as the event is read.
 //
 // Most events (sent, delivered, opened, …) cannot enforce anything: a
-// record whose kafka.HeaderEventType names a type for which
+// record whose kafka.HeaderEvent names a type for which
 // enforce.(*State).MayEnforce is false is not decoded; the freshness gauge
-// then follows its kafka.HeaderOccurredAt (millisecond precision). Every
-// other record is decoded: enforcing types, records without the header
-// (written before it existed, re-driven dead letters, other producers),
-// and words this version does not know. The header is trusted: a record
-// whose header says "delivered" but whose value is a complaint (a producer
-// bug) is skipped, so that complaint suppresses nobody here; windows and
-// rules, which decode every event, still count it.
+// then follows the header's time (millisecond precision). Every other
+// record is decoded: enforcing types, records without the header (written
+// before it existed, re-driven dead letters, other producers), and words
+// this version does not know. The header is trusted: a record whose header
+// says "delivered" but whose value is a complaint (a producer bug) is
+// skipped, so that complaint suppresses nobody here; windows and rules,
+// which decode every event, still count it.
 func (s *Stage) EventsHandler() kafka.Handler {
 	return &batch{s: s, decode: func(m kafka.Message) ([]*sgv1.ControlCommand, error) {
-		if t, ok := headerEventType(m); ok && !s.state.MayEnforce(t) {
-			if at, ok := headerOccurredAt(m); ok {
-				s.newestEvent.observe(at, s.now)
-			}
+		if t, at, ok := headerEvent(m); ok && !s.state.MayEnforce(t) {
+			s.newestEvent.observe(at, s.now) // a zero at (no time in the header) is ignored
 			return nil, nil
 		}
 		ev := &sgv1.Event{}
@@ -241,7 +240,7 @@ func (s *Stage) EventsHandler() kafka.Handler {
 }
 
 // eventTypes maps each event type's word to the type, for
-// kafka.HeaderEventType.
+// kafka.HeaderEvent.
 var eventTypes = func() map[string]sgv1.EventType {
 	values := sgv1.EventType(0).Descriptor().Values()
 	m := make(map[string]sgv1.EventType, values.Len())
@@ -252,30 +251,25 @@ var eventTypes = func() map[string]sgv1.EventType {
 	return m
 }()
 
-// headerEventType returns the event type named by m's
-// kafka.HeaderEventType, and false when the header is absent or holds a
-// word this version does not define.
-func headerEventType(m kafka.Message) (sgv1.EventType, bool) {
-	h := m.Header(kafka.HeaderEventType)
-	if h == nil {
-		return 0, false
+// headerEvent reads m's kafka.HeaderEvent: the event type, and the event
+// time (zero when the header has none, or not a decimal integer of unix
+// milliseconds). ok is false when the header is absent or its word is not
+// a type this version defines.
+func headerEvent(m kafka.Message) (t sgv1.EventType, at time.Time, ok bool) {
+	h := m.Header(kafka.HeaderEvent)
+	word, ms := h, []byte(nil)
+	if i := bytes.IndexByte(h, ' '); i >= 0 {
+		word, ms = h[:i], h[i+1:]
 	}
-	t, ok := eventTypes[string(h)]
-	return t, ok
-}
-
-// headerOccurredAt returns the time in m's kafka.HeaderOccurredAt (unix
-// milliseconds), and false when it is absent or not a decimal integer.
-func headerOccurredAt(m kafka.Message) (time.Time, bool) {
-	h := m.Header(kafka.HeaderOccurredAt)
-	if len(h) == 0 {
-		return time.Time{}, false
+	if t, ok = eventTypes[string(word)]; !ok {
+		return 0, time.Time{}, false
 	}
-	ms, err := strconv.ParseInt(string(h), 10, 64)
-	if err != nil {
-		return time.Time{}, false
+	if len(ms) > 0 {
+		if n, err := strconv.ParseInt(string(ms), 10, 64); err == nil {
+			at = time.UnixMilli(n)
+		}
 	}
-	return time.UnixMilli(ms), true
+	return t, at, true
 }
 
 // Apply applies manual or external commands and publishes them (sgctl).

@@ -119,24 +119,28 @@ func publishedSuppressions(t *testing.T, rec *recorder) map[string]bool {
 func TestEventsHandlerSkipsWithoutDecoding(t *testing.T) {
 	garbage := []byte{0xff, 0xff, 0xff, 0xff}
 	at := t0.Add(-90 * time.Second)
-	atMS := []byte(strconv.FormatInt(at.UnixMilli(), 10))
-	dayAhead := []byte(strconv.FormatInt(t0.Add(24*time.Hour).UnixMilli(), 10))
+	ms := " " + strconv.FormatInt(at.UnixMilli(), 10)
+	dayAhead := " " + strconv.FormatInt(t0.Add(24*time.Hour).UnixMilli(), 10)
+	hdr := func(v string) map[string][]byte { return map[string][]byte{kafka.HeaderEvent: []byte(v)} }
 	tests := []struct {
 		name       string
 		headers    map[string][]byte
 		wantDecode bool    // the garbage is decoded: a permanent error
 		wantFresh  float64 // the events gauge afterwards
 	}{
-		{"delivered with time: skipped", map[string][]byte{kafka.HeaderEventType: []byte("delivered"), kafka.HeaderOccurredAt: atMS}, false, float64(at.Unix())},
-		{"sent with time: skipped", map[string][]byte{kafka.HeaderEventType: []byte("sent"), kafka.HeaderOccurredAt: atMS}, false, float64(at.Unix())},
-		{"opened without time: skipped, gauge unmoved", map[string][]byte{kafka.HeaderEventType: []byte("opened")}, false, 0},
-		{"clicked with a bad time: skipped, gauge unmoved", map[string][]byte{kafka.HeaderEventType: []byte("clicked"), kafka.HeaderOccurredAt: []byte("soon")}, false, 0},
-		{"deferred a day ahead: skipped, gauge unmoved", map[string][]byte{kafka.HeaderEventType: []byte("deferred"), kafka.HeaderOccurredAt: dayAhead}, false, 0},
+		{"delivered with time: skipped", hdr("delivered" + ms), false, float64(at.Unix())},
+		{"sent with time: skipped", hdr("sent" + ms), false, float64(at.Unix())},
+		{"opened without time: skipped, gauge unmoved", hdr("opened"), false, 0},
+		{"clicked with a bad time: skipped, gauge unmoved", hdr("clicked soon"), false, 0},
+		{"deferred with an empty time: skipped, gauge unmoved", hdr("deferred "), false, 0},
+		{"rejected a day ahead: skipped, gauge unmoved", hdr("rejected" + dayAhead), false, 0},
 		{"no headers: decoded", nil, true, 0},
 		{"tenant header only: decoded", map[string][]byte{kafka.HeaderTenant: []byte("default")}, true, 0},
-		{"unknown type word: decoded", map[string][]byte{kafka.HeaderEventType: []byte("teleported"), kafka.HeaderOccurredAt: atMS}, true, 0},
-		{"empty type word: decoded", map[string][]byte{kafka.HeaderEventType: {}, kafka.HeaderOccurredAt: atMS}, true, 0},
-		{"enforcing type: decoded", map[string][]byte{kafka.HeaderEventType: []byte("complained"), kafka.HeaderOccurredAt: atMS}, true, 0},
+		{"unknown type word: decoded", hdr("teleported" + ms), true, 0},
+		{"protobuf name instead of the word: decoded", hdr("EVENT_TYPE_DELIVERED" + ms), true, 0},
+		{"empty header: decoded", hdr(""), true, 0},
+		{"time only: decoded", hdr(ms), true, 0},
+		{"enforcing type: decoded", hdr("complained" + ms), true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +234,7 @@ func TestEventsHandlerTrustsTheTypeHeader(t *testing.T) {
 		OccurredAt: timestamppb.New(t0.Add(-time.Minute)), Sender: "ann@acme.io", Recipient: "angry@bigco.com",
 		Complaint: &sgv1.Complaint{FeedbackType: sgv1.FeedbackType_FEEDBACK_TYPE_ABUSE}}
 	m := record(t, complaint, true)
-	m.headers[kafka.HeaderEventType] = []byte("delivered")
+	m.headers[kafka.HeaderEvent] = []byte("delivered " + strconv.FormatInt(t0.Add(-time.Minute).UnixMilli(), 10))
 	h := s.EventsHandler()
 	if err := h.Handle(context.Background(), m); err != nil {
 		t.Fatal(err)

@@ -133,35 +133,39 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 }
 
 // EventHeaders returns the headers of ev's record on sg.events.v1:
-// kafka.HeaderTenant (the tenant), kafka.HeaderEventType (the type's word,
-// e.g. "bounced"; absent for a type number this version does not define)
-// and kafka.HeaderOccurredAt (occurred_at in unix milliseconds; absent when
-// ev has none). A producer of sg.events.v1 records sets the headers with
-// this function or not at all (the normalizer is the only one today; sgctl
-// dlq replay re-drives records without them, so they are decoded):
-// consumers trust the type header instead of decoding, and a header that
-// disagrees with the value would make the actuator skip the event's
-// suppressions. The returned slices are shared and must not be modified.
+// kafka.HeaderTenant (the tenant) and kafka.HeaderEvent (the type's word
+// and occurred_at in unix milliseconds, e.g. "bounced 1795341600123"; the
+// word alone when ev has no occurred_at; absent for a type number this
+// version does not define). A producer of sg.events.v1 records sets the
+// headers with this function or not at all (the normalizer is the only one
+// today; sgctl dlq replay re-drives records without them, so they are
+// decoded): consumers trust kafka.HeaderEvent instead of decoding, and a
+// type that disagrees with the value would make the actuator skip the
+// event's suppressions.
 func EventHeaders(ev *sgv1.Event) map[string][]byte {
-	h := make(map[string][]byte, 3)
+	h := make(map[string][]byte, 2)
 	h[kafka.HeaderTenant] = []byte(ev.GetTenant())
-	if w := typeWords[ev.GetType()]; w != nil {
-		h[kafka.HeaderEventType] = w
+	w, ok := typeWords[ev.GetType()]
+	if !ok {
+		return h
 	}
+	v := make([]byte, 0, len(w)+21) // word, space, up to 20 characters of int64
+	v = append(v, w...)
 	if at := ev.GetOccurredAt(); at != nil {
-		h[kafka.HeaderOccurredAt] = strconv.AppendInt(make([]byte, 0, 13), at.AsTime().UnixMilli(), 10)
+		v = strconv.AppendInt(append(v, ' '), at.AsTime().UnixMilli(), 10)
 	}
+	h[kafka.HeaderEvent] = v
 	return h
 }
 
-// typeWords holds the HeaderEventType value of every defined event type,
-// built once so that a record's header costs no allocation.
-var typeWords = func() map[sgv1.EventType][]byte {
+// typeWords holds the word of every defined event type, for
+// kafka.HeaderEvent.
+var typeWords = func() map[sgv1.EventType]string {
 	values := sgv1.EventType(0).Descriptor().Values()
-	m := make(map[sgv1.EventType][]byte, values.Len())
+	m := make(map[sgv1.EventType]string, values.Len())
 	for i := range values.Len() {
 		t := sgv1.EventType(values.Get(i).Number())
-		m[t] = []byte(canonical.TypeWord(t))
+		m[t] = canonical.TypeWord(t)
 	}
 	return m
 }()

@@ -89,11 +89,9 @@ func decode(t *testing.T, rs []kafka.Record) []*sgv1.Event {
 		if got := string(r.Headers[kafka.HeaderTenant]); got != ev.GetTenant() {
 			t.Errorf("tenant header %q, want %q", got, ev.GetTenant())
 		}
-		if got, want := string(r.Headers[kafka.HeaderEventType]), canonical.TypeWord(ev.GetType()); got != want || got == "" {
-			t.Errorf("type header %q, want %q", got, want)
-		}
-		if got, want := string(r.Headers[kafka.HeaderOccurredAt]), strconv.FormatInt(ev.GetOccurredAt().AsTime().UnixMilli(), 10); got != want {
-			t.Errorf("occurred-at header %q, want %q", got, want)
+		want := canonical.TypeWord(ev.GetType()) + " " + strconv.FormatInt(ev.GetOccurredAt().AsTime().UnixMilli(), 10)
+		if got := string(r.Headers[kafka.HeaderEvent]); got != want {
+			t.Errorf("event header %q, want %q", got, want)
 		}
 		evs = append(evs, ev)
 	}
@@ -157,27 +155,26 @@ func TestHandle(t *testing.T) {
 	}
 }
 
-// TestEventHeaders: the type header is the type's word and is absent for a
-// type this version does not define; the time header is occurred_at in unix
-// milliseconds and is absent without occurred_at.
+// TestEventHeaders: the event header is the type's word and occurred_at in
+// unix milliseconds, the word alone without occurred_at, and absent for a
+// type this version does not define.
 func TestEventHeaders(t *testing.T) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 123_456_789, time.UTC)
 	tests := []struct {
-		name     string
-		ev       *sgv1.Event
-		wantType string // "" = no header
-		wantAt   string // "" = no header
+		name string
+		ev   *sgv1.Event
+		want string // "" = no header
 	}{
 		{"bounced", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_BOUNCED, OccurredAt: timestamppb.New(at)},
-			"bounced", "1795341600123"},
+			"bounced 1795341600123"},
 		{"delivered", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_DELIVERED, OccurredAt: timestamppb.New(at)},
-			"delivered", "1795341600123"},
+			"delivered 1795341600123"},
 		{"postmaster stats", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS, OccurredAt: timestamppb.New(at)},
-			"postmaster_stats", "1795341600123"},
+			"postmaster_stats 1795341600123"},
 		{"before the epoch", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_SENT, OccurredAt: timestamppb.New(time.UnixMilli(-1500))},
-			"sent", "-1500"},
-		{"no occurred_at", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_OPENED}, "opened", ""},
-		{"undefined type", &sgv1.Event{Tenant: "acme", Type: 99, OccurredAt: timestamppb.New(at)}, "", "1795341600123"},
+			"sent -1500"},
+		{"no occurred_at", &sgv1.Event{Tenant: "acme", Type: sgv1.EventType_EVENT_TYPE_OPENED}, "opened"},
+		{"undefined type", &sgv1.Event{Tenant: "acme", Type: 99, OccurredAt: timestamppb.New(at)}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,14 +182,12 @@ func TestEventHeaders(t *testing.T) {
 			if got := string(h[kafka.HeaderTenant]); got != "acme" {
 				t.Errorf("tenant header %q, want acme", got)
 			}
-			for name, want := range map[string]string{kafka.HeaderEventType: tt.wantType, kafka.HeaderOccurredAt: tt.wantAt} {
-				v, ok := h[name]
-				if want == "" && ok {
-					t.Errorf("header %s = %q, want none", name, v)
-				}
-				if want != "" && string(v) != want {
-					t.Errorf("header %s = %q, want %q", name, v, want)
-				}
+			v, ok := h[kafka.HeaderEvent]
+			if tt.want == "" && ok {
+				t.Errorf("event header %q, want none", v)
+			}
+			if tt.want != "" && string(v) != tt.want {
+				t.Errorf("event header %q, want %q", v, tt.want)
 			}
 		})
 	}
