@@ -29,12 +29,13 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/sendguard/sendguard/pkg/canonical"
 	"github.com/sendguard/sendguard/pkg/classify"
 	"github.com/sendguard/sendguard/pkg/normalize/mail"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // DefaultMaxEvents bounds the events one envelope may produce when
