@@ -21,6 +21,7 @@ import (
 
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/kafka/kafkatest"
+	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -187,12 +188,15 @@ func TestKill9KeepsEverythingAcknowledged(t *testing.T) {
 				if err := proto.Unmarshal(m.Value(), env); err != nil {
 					return err
 				}
-				// Generic envelopes hold NDJSON lines; find their ids.
-				for _, line := range strings.Split(string(env.GetPayload()), "\n") {
-					if i := strings.Index(line, `"event_id":"`); i >= 0 {
-						rest := line[i+len(`"event_id":"`):]
-						seen[rest[:strings.IndexByte(rest, '"')]] = true
-					}
+				// Generic envelopes hold one event's JSON, or the events of
+				// NDJSON lines as length-delimited protobuf (NDJSON lines
+				// before): read their ids as the normalizer does.
+				evs, err := normalize.Parse(env, normalize.Options{})
+				if err != nil {
+					return fmt.Errorf("envelope %s: %w", env.GetEnvelopeId(), err)
+				}
+				for _, ev := range evs {
+					seen[ev.GetEventId()] = true
 				}
 			default:
 				ev := &sgv1.Event{}
