@@ -115,6 +115,9 @@ func (p *Producer) Produce(ctx context.Context, records ...Record) error {
 	msgs := make([]kafkago.Message, len(records))
 	for i, r := range records {
 		msgs[i] = kafkago.Message{Topic: r.Topic, Key: r.Key, Value: r.Value}
+		if len(r.Headers) > 0 {
+			msgs[i].Headers = make([]kafkago.Header, 0, len(r.Headers))
+		}
 		for k, v := range r.Headers {
 			msgs[i].Headers = append(msgs[i].Headers, kafkago.Header{Key: k, Value: v})
 		}

@@ -3,9 +3,10 @@
 // partitions and many instances:
 //
 //	sg.raw.v1            RawEnvelope      key tenant|envelope_id   (spread)
-//	sg.events.v1         Event            key tenant|event_id      (a duplicate lands on the same partition)
-//	sg.scoped-events.v1  Event, one per scope it counts in, key tenant|level|target (one owner per scope),
-//	                     headers: source partition and offset, scope level and target
+//	sg.events.v1         Event            key tenant|event_id      (a duplicate lands on the same partition),
+//	                     headers: sg-tenant, sg-event (type word and occurred_at unix ms, "bounced 1795341600123")
+//	sg.scoped-events.v1  ScopedBatch      key tenant|level|target of one of its scopes: admitted events, each
+//	                     once per partition that owns some of its scopes, with those scopes' levels
 //	sg.metrics.v1        WindowSnapshot   key tenant|level|target  (one owner per scope)
 //	sg.decisions.v1      Decision         key tenant|level|target
 //	sg.control.v1        ControlCommand   key tenant|level|target  (history: every command)
