@@ -27,7 +27,10 @@ type Source int32
 
 const (
 	Source_SOURCE_UNSPECIFIED Source = 0
-	// Sendguard's canonical event JSON (one object, or NDJSON).
+	// Sendguard's canonical events: one JSON object, NDJSON, or (what ingest
+	// stores for NDJSON and gRPC requests, already decoded and validated)
+	// length-delimited protobuf Events, content type
+	// "application/vnd.sendguard.events+protobuf-delimited".
 	Source_SOURCE_GENERIC Source = 1
 	// Amazon SES notifications or event publishing, SNS-wrapped or bare.
 	Source_SOURCE_SES Source = 2
@@ -107,8 +110,11 @@ func (Source) EnumDescriptor() ([]byte, []int) {
 }
 
 // RawEnvelope is what ingest writes to the raw topic once it has accepted a
-// request: the exact payload bytes plus what is needed to re-normalize them
-// later. The tenant comes from the credentials, never from the payload.
+// request: the payload bytes (as received, except canonical events, which
+// ingest has decoded and stores as length-delimited protobuf; a large
+// request is split over several envelopes) plus what is needed to
+// re-normalize them later. The tenant comes from the credentials, never
+// from the payload.
 type RawEnvelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique id assigned by ingest (ULID-like, time ordered).
@@ -119,12 +125,13 @@ type RawEnvelope struct {
 	Source Source `protobuf:"varint,3,opt,name=source,proto3,enum=sendguard.v1.Source" json:"source,omitempty"`
 	// When ingest accepted the request.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
-	// Content-Type of the request.
+	// Content type of payload: the request's, or the delimited protobuf
+	// type for canonical events ingest decoded.
 	ContentType string `protobuf:"bytes,5,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
 	// Request headers that matter for parsing or audit (signatures stripped of
 	// secrets), lower-cased names.
 	Headers map[string]string `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// The exact request body.
+	// The request body (or its part), or the decoded canonical events.
 	Payload []byte `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Address of the caller.
 	RemoteAddr    string `protobuf:"bytes,8,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
