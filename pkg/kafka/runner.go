@@ -180,6 +180,11 @@ func (r *Runner) newReader() *kafkago.Reader {
 		RebalanceTimeout: 10 * time.Second,
 		ReadBackoffMin:   10 * time.Millisecond,
 		ReadBackoffMax:   500 * time.Millisecond,
+		// The reader retries by itself (reconnects, rejoins the group); its
+		// errors are the only trace of why a partition or the group stalls.
+		ErrorLogger: kafkago.LoggerFunc(func(format string, args ...any) {
+			r.logger.Info("kafka reader", zap.String("error", fmt.Sprintf(format, args...)))
+		}),
 	})
 }
 
