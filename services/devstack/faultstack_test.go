@@ -174,6 +174,13 @@ func buildFaultBinaries(t *testing.T, dir string) {
 func startFaultStack(t *testing.T, keys map[string]string, ch *privateClickHouse) *faultStack {
 	t.Helper()
 	dir := t.TempDir()
+	// Registered before the processes start, so it runs after they stop:
+	// a failure shows what the services said, not only the figures.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTails(t, dir, 40)
+		}
+	})
 	buildFaultBinaries(t, dir)
 	s := &faultStack{kafka: kafkatest.FreeAddr(t), http: kafkatest.FreeAddr(t), procs: map[string]*faultProc{}, ch: ch, chDB: "sendguard_fault"}
 	s.broker = &faultProc{name: "broker", path: filepath.Join(dir, "faultbroker"), args: []string{s.kafka, filepath.Join(dir, "kafka")},
@@ -422,4 +429,26 @@ func partitionOf(key []byte, n int) int {
 		ps[i] = i
 	}
 	return (&kafkago.Hash{}).Balance(kafkago.Message{Key: key}, ps...)
+}
+
+// logTails logs the last n lines of every process log in dir, skipping
+// debug lines.
+func logTails(t *testing.T, dir string, n int) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Logf("%s: %v", path, err)
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if !strings.Contains(l, `"level":"debug"`) {
+				lines = append(lines, l)
+			}
+		}
+		lines = lines[max(0, len(lines)-n):]
+		t.Logf("last %d lines of %s:\n%s", len(lines), filepath.Base(path), strings.Join(lines, "\n"))
+	}
 }
