@@ -15,11 +15,18 @@ import (
 // AddNormalizer adds the raw → events consumer. stageOpts configure the
 // stage (e.g. normalizer.WithProviderResolver from MXOptions.Resolver).
 func AddNormalizer(e *Env, opts normalize.Options, stageOpts ...normalizer.Option) error {
-	s, err := normalizer.New(e.Producer, opts, e.Registry, stageOpts...)
-	if err != nil {
-		return err
+	// The stage is stateless across records: Common.EventConsumers
+	// consumers (each with its stage) share the group's partitions.
+	for range max(e.Common.EventConsumers, 1) {
+		s, err := normalizer.New(e.Producer, opts, e.Registry, stageOpts...)
+		if err != nil {
+			return err
+		}
+		if err := e.runner(GroupNormalizer, topics.Raw, "normalizer", s); err != nil {
+			return err
+		}
 	}
-	return e.runner(GroupNormalizer, topics.Raw, "normalizer", s)
+	return nil
 }
 
 // MXOptions configures MX-based provider detection for business domains

@@ -16,6 +16,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/classify"
 	"github.com/sendguard/sendguard/pkg/kafka"
 	"github.com/sendguard/sendguard/pkg/normalize"
+	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -87,12 +88,16 @@ func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer, optio
 	for _, o := range options {
 		o(s)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{s.events, s.lookups, s.redriven} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("normalizer metrics: %w", err)
-			}
-		}
+	// Several stages of one process (one per consumer) share the metrics.
+	var err error
+	if s.events, err = service.Register(reg, s.events); err != nil {
+		return nil, fmt.Errorf("normalizer metrics: %w", err)
+	}
+	if s.lookups, err = service.Register(reg, s.lookups); err != nil {
+		return nil, fmt.Errorf("normalizer metrics: %w", err)
+	}
+	if s.redriven, err = service.Register(reg, s.redriven); err != nil {
+		return nil, fmt.Errorf("normalizer metrics: %w", err)
 	}
 	return s, nil
 }
