@@ -102,7 +102,7 @@ func parseTyped[T ~int32](ed protoreflect.EnumDescriptor, s string) (T, error) {
 }
 
 // TypeWord returns the word of an event type, e.g. "bounced".
-func TypeWord(t sgv1.EventType) string { return Word(t) }
+func TypeWord(t sgv1.EventType) string { return typeWords.toWord[protoreflect.EnumNumber(t)] }
 
 // ParseType parses an event type word or protobuf name.
 func ParseType(s string) (sgv1.EventType, error) {
@@ -112,7 +112,7 @@ func ParseType(s string) (sgv1.EventType, error) {
 // LevelWord returns the word of a scope level: tenant, domain, sender,
 // campaign, variant, provider, account, recipient, domain_provider, segment,
 // list_source.
-func LevelWord(l sgv1.ScopeLevel) string { return Word(l) }
+func LevelWord(l sgv1.ScopeLevel) string { return levelWords.toWord[protoreflect.EnumNumber(l)] }
 
 // ParseLevel parses a scope level word or protobuf name.
 func ParseLevel(s string) (sgv1.ScopeLevel, error) {
@@ -146,7 +146,7 @@ func ParseHealthState(s string) (sgv1.HealthState, error) {
 
 // ProviderWord returns the word of a mailbox provider: gmail, microsoft,
 // yahoo, apple, other.
-func ProviderWord(p sgv1.Provider) string { return Word(p) }
+func ProviderWord(p sgv1.Provider) string { return providerWords.toWord[protoreflect.EnumNumber(p)] }
 
 // ParseProvider parses a provider word or protobuf name.
 func ParseProvider(s string) (sgv1.Provider, error) {

@@ -383,10 +383,11 @@ const HeaderTenant = "sg-tenant"
 // beside HeaderTenant: the event's type as its canonical word and its
 // occurred_at in unix milliseconds, separated by a space
 // ("bounced 1795341600123"; the word alone when the event has no
-// occurred_at). It lets a consumer skip records it does not need, and
-// still follow event time, without decoding them. One header rather than
-// two because kafka-go allocates three times per header of every record
-// it reads, in every consumer group of the topic. A record without it
+// occurred_at; canonical.EventHeader and ParseEventHeader). It lets a
+// consumer skip records it does not need, and still follow event time,
+// without decoding them. One header rather than two because kafka-go
+// allocates three times per header of every record it reads, in every
+// consumer group of the topic. A record without it
 // (written before it existed, re-driven from the dead-letter topic, or by
 // another producer) must be decoded as usual.
 const HeaderEvent = "sg-event"

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/sendguard/sendguard/pkg/canonical"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -58,32 +59,17 @@ func ParseScopeKey(s string) (ScopeKey, error) {
 // LevelWord is the short lower-case word of a scope level ("domain",
 // "domain_provider", …).
 func LevelWord(l sgv1.ScopeLevel) string {
-	if l >= 0 && int(l) < len(levelWords) {
-		return levelWords[l]
+	if w := canonical.LevelWord(l); w != "" {
+		return w
 	}
 	return strings.ToLower(strings.TrimPrefix(l.String(), "SCOPE_LEVEL_"))
-}
-
-// levelWords and providerWords hold the words of the known enum values:
-// the words are on every hot path (record keys, scope names).
-var (
-	levelWords    = enumWords(len(sgv1.ScopeLevel_name), func(i int) string { return sgv1.ScopeLevel(i).String() }, "SCOPE_LEVEL_")
-	providerWords = enumWords(len(sgv1.Provider_name), func(i int) string { return sgv1.Provider(i).String() }, "PROVIDER_")
-)
-
-func enumWords(n int, name func(int) string, prefix string) []string {
-	words := make([]string, n)
-	for i := range words {
-		words[i] = strings.ToLower(strings.TrimPrefix(name(i), prefix))
-	}
-	return words
 }
 
 // ProviderWord is the short lower-case word of a provider ("gmail", …);
 // "unspecified" for the zero value.
 func ProviderWord(p sgv1.Provider) string {
-	if p >= 0 && int(p) < len(providerWords) {
-		return providerWords[p]
+	if w := canonical.ProviderWord(p); w != "" {
+		return w
 	}
 	return strings.ToLower(strings.TrimPrefix(p.String(), "PROVIDER_"))
 }

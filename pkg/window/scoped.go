@@ -64,26 +64,16 @@ func (a *Aggregator) ApplyLevels(ev *sgv1.Event, levels []sgv1.ScopeLevel, srcPa
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.keyBuf = scopeKeys(ev, a.keyBuf[:0])
-	n := len(dst)
 	for _, l := range levels {
-		found := false
-		for _, sk := range a.keyBuf {
-			if sk.Level == l {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(a.keyBuf, func(sk ScopeKey) bool { return sk.Level == l }) {
 			a.stats.Invalid++
 			return dst, &InvalidEventError{Field: "scope", Reason: fmt.Sprintf("event %s has no %s scope", ev.GetEventId(), LevelWord(l))}
 		}
 	}
+	n := len(dst)
 	for _, sk := range a.keyBuf {
-		for _, l := range levels {
-			if sk.Level == l {
-				dst = append(dst, sk)
-				break
-			}
+		if slices.Contains(levels, sk.Level) {
+			dst = append(dst, sk)
 		}
 	}
 	d, counts := classifyEvent(ev)

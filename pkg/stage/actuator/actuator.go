@@ -5,10 +5,8 @@
 package actuator
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -224,7 +222,7 @@ func (s *Stage) DecisionsHandler() kafka.Handler {
 // which decode every event, still count it.
 func (s *Stage) EventsHandler() kafka.Handler {
 	return &batch{s: s, decode: func(m kafka.Message) ([]*sgv1.ControlCommand, error) {
-		if t, at, ok := headerEvent(m); ok && !s.state.MayEnforce(t) {
+		if t, at, ok := canonical.ParseEventHeader(m.Header(kafka.HeaderEvent)); ok && !s.state.MayEnforce(t) {
 			s.newestEvent.observe(at, s.now) // a zero at (no time in the header) is ignored
 			return nil, nil
 		}
@@ -237,39 +235,6 @@ func (s *Stage) EventsHandler() kafka.Handler {
 		}
 		return s.state.FromEvent(ev), nil
 	}}
-}
-
-// eventTypes maps each event type's word to the type, for
-// kafka.HeaderEvent.
-var eventTypes = func() map[string]sgv1.EventType {
-	values := sgv1.EventType(0).Descriptor().Values()
-	m := make(map[string]sgv1.EventType, values.Len())
-	for i := range values.Len() {
-		t := sgv1.EventType(values.Get(i).Number())
-		m[canonical.TypeWord(t)] = t
-	}
-	return m
-}()
-
-// headerEvent reads m's kafka.HeaderEvent: the event type, and the event
-// time (zero when the header has none, or not a decimal integer of unix
-// milliseconds). ok is false when the header is absent or its word is not
-// a type this version defines.
-func headerEvent(m kafka.Message) (t sgv1.EventType, at time.Time, ok bool) {
-	h := m.Header(kafka.HeaderEvent)
-	word, ms := h, []byte(nil)
-	if i := bytes.IndexByte(h, ' '); i >= 0 {
-		word, ms = h[:i], h[i+1:]
-	}
-	if t, ok = eventTypes[string(word)]; !ok {
-		return 0, time.Time{}, false
-	}
-	if len(ms) > 0 {
-		if n, err := strconv.ParseInt(string(ms), 10, 64); err == nil {
-			at = time.UnixMilli(n)
-		}
-	}
-	return t, at, true
 }
 
 // Apply applies manual or external commands and publishes them (sgctl).

@@ -7,7 +7,6 @@ package normalizer
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -138,10 +137,10 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 }
 
 // EventHeaders returns the headers of ev's record on sg.events.v1:
-// kafka.HeaderTenant (the tenant) and kafka.HeaderEvent (the type's word
-// and occurred_at in unix milliseconds, e.g. "bounced 1795341600123"; the
-// word alone when ev has no occurred_at; absent for a type number this
-// version does not define). A producer of sg.events.v1 records sets the
+// kafka.HeaderTenant (the tenant) and kafka.HeaderEvent
+// (canonical.EventHeader: the type's word and occurred_at in unix
+// milliseconds, e.g. "bounced 1795341600123"; absent for a type number
+// this version does not define). A producer of sg.events.v1 records sets the
 // headers with this function or not at all (the normalizer is the only one
 // today; sgctl dlq replay re-drives records without them, so they are
 // decoded): consumers trust kafka.HeaderEvent instead of decoding, and a
@@ -150,30 +149,11 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 func EventHeaders(ev *sgv1.Event) map[string][]byte {
 	h := make(map[string][]byte, 2)
 	h[kafka.HeaderTenant] = []byte(ev.GetTenant())
-	w, ok := typeWords[ev.GetType()]
-	if !ok {
-		return h
+	if v, ok := canonical.EventHeader(ev); ok {
+		h[kafka.HeaderEvent] = v
 	}
-	v := make([]byte, 0, len(w)+21) // word, space, up to 20 characters of int64
-	v = append(v, w...)
-	if at := ev.GetOccurredAt(); at != nil {
-		v = strconv.AppendInt(append(v, ' '), at.AsTime().UnixMilli(), 10)
-	}
-	h[kafka.HeaderEvent] = v
 	return h
 }
-
-// typeWords holds the word of every defined event type, for
-// kafka.HeaderEvent.
-var typeWords = func() map[sgv1.EventType]string {
-	values := sgv1.EventType(0).Descriptor().Values()
-	m := make(map[sgv1.EventType]string, values.Len())
-	for i := range values.Len() {
-		t := sgv1.EventType(values.Get(i).Number())
-		m[t] = canonical.TypeWord(t)
-	}
-	return m
-}()
 
 // enrichProvider asks the MX resolver, when there is one, for events the
 // static list could only call "other" (business domains). The event id is

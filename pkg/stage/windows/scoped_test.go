@@ -3,6 +3,7 @@ package windows
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,7 +135,7 @@ func TestScopedRecordsCarryEachEventOncePerPartition(t *testing.T) {
 					want = append(want, k.Level)
 				}
 			}
-			if !slicesEqual(se.GetLevels(), want) {
+			if !slices.Equal(se.GetLevels(), want) {
 				t.Fatalf("event %s in partition %d: levels %v, want %v", ev.GetEventId(), r.partition, se.GetLevels(), want)
 			}
 		}
@@ -155,18 +156,6 @@ func TestScopedRecordsCarryEachEventOncePerPartition(t *testing.T) {
 	if d := diff(oracle, s.Aggregator(), now); d != "" {
 		t.Fatal(d)
 	}
-}
-
-func slicesEqual(a, b []sgv1.ScopeLevel) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestFirstFormRecordsStillFold: records written before ScopedEvent (an
@@ -194,7 +183,7 @@ func TestFirstFormRecordsStillFold(t *testing.T) {
 			}
 			old.Events = append(old.Events, se.GetEvent())
 			for _, k := range window.ScopeKeys(ev, nil) {
-				if !contains(se.GetLevels(), k.Level) {
+				if !slices.Contains(se.GetLevels(), k.Level) {
 					continue
 				}
 				old.Updates = append(old.Updates, &sgv1.ScopedUpdate{Tenant: k.Tenant, Level: k.Level, Target: k.Target,
@@ -216,15 +205,6 @@ func TestFirstFormRecordsStillFold(t *testing.T) {
 	if len(current.Aggregator().All()) < 20 {
 		t.Fatalf("only %d scopes", len(current.Aggregator().All()))
 	}
-}
-
-func contains(ls []sgv1.ScopeLevel, l sgv1.ScopeLevel) bool {
-	for _, x := range ls {
-		if x == l {
-			return true
-		}
-	}
-	return false
 }
 
 // TestBadScopedEntriesAreRefusedAlone: an undecodable event, a level the
