@@ -55,12 +55,11 @@ type Common struct {
 	LogFormat, LogLevel string
 	// Grace bounds graceful shutdown (SENDGUARD_SHUTDOWN_GRACE).
 	Grace time.Duration
-	// EventConsumers is how many consumers of the event streams each
-	// component that reads them (normalizer on sg.raw.v1, windowed-metrics
-	// admission and actuator on sg.events.v1) runs in this process, in its
-	// consumer group (SENDGUARD_EVENT_CONSUMERS): a consumer spends much of
-	// its cycle waiting on its flush and commit, and two overlap those
-	// waits. Zero means one.
+	// EventConsumers is how many consumers of sg.events.v1 each component
+	// that reads it (windowed-metrics admission, actuator events) runs in
+	// this process, in its consumer group (SENDGUARD_EVENT_CONSUMERS): one
+	// event per record, so a consumer spends most of its cycle waiting on
+	// its flush and commit, and two overlap those waits. Zero means one.
 	EventConsumers int
 	// TLS serves ingest HTTP and every gRPC service over TLS when a
 	// certificate is given (SENDGUARD_TLS_CERT, SENDGUARD_TLS_KEY), with
@@ -85,7 +84,7 @@ func BindCommon(f *service.Flags, c *Common) {
 	f.String(&c.LogFormat, "log-format", "SENDGUARD_LOG_FORMAT", "json", "log format: json or console")
 	f.String(&c.LogLevel, "log-level", "SENDGUARD_LOG_LEVEL", "info", "log level")
 	f.Duration(&c.Grace, "shutdown-grace", "SENDGUARD_SHUTDOWN_GRACE", 10*time.Second, "graceful shutdown bound")
-	f.Int(&c.EventConsumers, "event-consumers", "SENDGUARD_EVENT_CONSUMERS", 2, "consumers of sg.raw.v1 and sg.events.v1 per component in this process")
+	f.Int(&c.EventConsumers, "event-consumers", "SENDGUARD_EVENT_CONSUMERS", 2, "consumers of sg.events.v1 per component in this process")
 	BindTLS(f, &c.TLS)
 }
 

@@ -14,19 +14,19 @@ import (
 
 // AddNormalizer adds the raw → events consumer. stageOpts configure the
 // stage (e.g. normalizer.WithProviderResolver from MXOptions.Resolver).
+//
+// One consumer per process, unlike the readers of sg.events.v1: when a
+// second one joins the group, the envelopes handled but not yet committed
+// by the first are normalized again, and their events appear twice on
+// sg.events.v1 (admission drops the copies, but the topic is not clean).
+// Scale the normalizer with instances and partitions (an instance joining
+// does the same, once, when the deployment scales).
 func AddNormalizer(e *Env, opts normalize.Options, stageOpts ...normalizer.Option) error {
-	// The stage is stateless across records: Common.EventConsumers
-	// consumers (each with its stage) share the group's partitions.
-	for range max(e.Common.EventConsumers, 1) {
-		s, err := normalizer.New(e.Producer, opts, e.Registry, stageOpts...)
-		if err != nil {
-			return err
-		}
-		if err := e.runner(GroupNormalizer, topics.Raw, "normalizer", s); err != nil {
-			return err
-		}
+	s, err := normalizer.New(e.Producer, opts, e.Registry, stageOpts...)
+	if err != nil {
+		return err
 	}
-	return nil
+	return e.runner(GroupNormalizer, topics.Raw, "normalizer", s)
 }
 
 // MXOptions configures MX-based provider detection for business domains
