@@ -38,6 +38,23 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
+// Detacher is implemented by handlers whose flush can run while the runner
+// goes on handling the next messages (the runner prefers it to Flusher).
+// Detach takes, synchronously, everything handled since the previous
+// Detach, so the handler starts afresh, and returns the function that makes
+// it durable. The runner runs that function in the background, one at a
+// time and in order, retries it on transient errors (so it must keep what
+// it writes until it returns nil, and write again only what failed or is
+// idempotent), and commits the messages it covers only after it returned
+// nil. Handle may run while the function does, never while Detach does.
+// Before it handles a message that does not follow the previous one of its
+// partition (the first after start, or after the group gave the partition
+// back), the runner waits for the flush in flight to land, so a handler
+// restoring state from what its flushes wrote sees all of it.
+type Detacher interface {
+	Detach(ctx context.Context) (flush func(ctx context.Context) error, err error)
+}
+
 // RunnerConfig configures a Runner.
 type RunnerConfig struct {
 	Brokers []string
@@ -200,31 +217,74 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}()
 	var (
-		pending   []kafkago.Message // handled, not yet committed
+		pending   []kafkago.Message // handled, not yet flushed
 		lastFlush = time.Now()
+		inflight  *detachedFlush // a Detacher's flush running in the background
+		next      = map[int]int64{}
 	)
+	detacher, detaches := r.handler.(Detacher)
+	// wait waits for the flush in flight, if any, and forgets it once it
+	// succeeded (flushed and committed).
+	wait := func(ctx context.Context) error {
+		if inflight == nil {
+			return nil
+		}
+		select {
+		case <-inflight.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if inflight.err != nil {
+			return inflight.err
+		}
+		inflight = nil
+		return nil
+	}
 	commit := func(ctx context.Context) error {
+		if err := wait(ctx); err != nil {
+			return err
+		}
 		if len(pending) == 0 {
+			return nil
+		}
+		if detaches {
+			var flush func(context.Context) error
+			if err := r.retry(ctx, "flush", func() (err error) { flush, err = detacher.Detach(ctx); return err }); err != nil {
+				return err
+			}
+			inflight = r.startFlush(ctx, flush, pending)
+			pending, lastFlush = nil, time.Now()
 			return nil
 		}
 		if err := r.retry(ctx, "flush", func() error { return r.flush(ctx) }); err != nil {
 			return err
 		}
-		if err := r.retry(ctx, "commit", func() error { return r.reader.CommitMessages(ctx, pending...) }); err != nil {
+		if err := r.commitFlushed(ctx, pending); err != nil {
 			return err
 		}
-		r.handled.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Add(float64(len(pending)))
-		r.observeReader()
 		pending = pending[:0]
 		lastFlush = time.Now()
 		return nil
 	}
 	// drain commits what is pending with a fresh, bounded context after the
-	// run context is cancelled: stop intake, drain, commit, close.
+	// run context is cancelled: stop intake, drain, commit, close. A
+	// detached flush the cancellation interrupted is run again first.
 	drain := func() error {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
+		if inflight != nil {
+			<-inflight.done
+			if inflight.err != nil {
+				if err := inflight.finish(dctx, r); err != nil {
+					return fmt.Errorf("drain %s: %w", r.cfg.Topic, err)
+				}
+			}
+			inflight = nil
+		}
 		if err := commit(dctx); err != nil {
+			return fmt.Errorf("drain %s: %w", r.cfg.Topic, err)
+		}
+		if err := wait(dctx); err != nil {
 			return fmt.Errorf("drain %s: %w", r.cfg.Topic, err)
 		}
 		return nil
@@ -261,6 +321,19 @@ func (r *Runner) Run(ctx context.Context) error {
 		if m.HighWaterMark > 0 {
 			r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic, strconv.Itoa(m.Partition)).Set(float64(m.HighWaterMark - m.Offset - 1))
 		}
+		if n, ok := next[m.Partition]; !ok || n != m.Offset {
+			// Not the successor of the last message of its partition: the
+			// group gave the partition (back) to this runner, and the
+			// handler may restore state from what its flushes wrote, so
+			// the flush in flight must have landed.
+			if err := wait(ctx); err != nil {
+				if ctx.Err() != nil {
+					return drain()
+				}
+				return err
+			}
+		}
+		next[m.Partition] = m.Offset + 1
 		if err := r.handle(ctx, m); err != nil {
 			if ctx.Err() != nil {
 				return drain()
@@ -269,6 +342,49 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		pending = append(pending, m)
 	}
+}
+
+// detachedFlush is a Detacher's flush and the commit of the messages it
+// covers, running in the background.
+type detachedFlush struct {
+	flush   func(context.Context) error
+	msgs    []kafkago.Message
+	flushed bool // flush returned nil; only the commit is left
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+// startFlush runs flush, then commits msgs, in the background; each step
+// is retried until it succeeds or ctx ends.
+func (r *Runner) startFlush(ctx context.Context, flush func(context.Context) error, msgs []kafkago.Message) *detachedFlush {
+	d := &detachedFlush{flush: flush, msgs: msgs, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		d.err = d.finish(ctx, r)
+	}()
+	return d
+}
+
+// finish does what is left of d: the flush unless it succeeded, then the
+// commit.
+func (d *detachedFlush) finish(ctx context.Context, r *Runner) error {
+	if !d.flushed {
+		if err := r.retry(ctx, "flush", func() error { return d.flush(ctx) }); err != nil {
+			return err
+		}
+		d.flushed = true
+	}
+	return r.commitFlushed(ctx, d.msgs)
+}
+
+// commitFlushed commits msgs, whose output is durable.
+func (r *Runner) commitFlushed(ctx context.Context, msgs []kafkago.Message) error {
+	if err := r.retry(ctx, "commit", func() error { return r.reader.CommitMessages(ctx, msgs...) }); err != nil {
+		return err
+	}
+	r.handled.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Add(float64(len(msgs)))
+	r.observeReader()
+	return nil
 }
 
 // observeReader adds the reader's statistics since the last call (kafka-go

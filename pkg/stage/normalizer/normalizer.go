@@ -49,9 +49,9 @@ func WithProviderResolver(r ProviderEnricher) Option {
 // envelope (see app.HeaderRedrivenFrom); the stage counts such envelopes.
 const HeaderRedrivenFrom = "sg-redriven-from"
 
-// Stage is a kafka.Handler and kafka.Flusher: events produced for the
-// envelopes handled since the last flush are written in Flush, before the
-// runner commits those envelopes.
+// Stage is a kafka.Handler and kafka.Detacher: events produced for the
+// envelopes handled since the last flush are written before the runner
+// commits those envelopes (Detach; Flush does the same synchronously).
 type Stage struct {
 	pub      Publisher
 	opts     normalize.Options
@@ -64,8 +64,9 @@ type Stage struct {
 }
 
 var (
-	_ kafka.Handler = (*Stage)(nil)
-	_ kafka.Flusher = (*Stage)(nil)
+	_ kafka.Handler  = (*Stage)(nil)
+	_ kafka.Flusher  = (*Stage)(nil)
+	_ kafka.Detacher = (*Stage)(nil)
 )
 
 // New returns the stage. reg may be nil.
@@ -168,6 +169,23 @@ func (s *Stage) enrichProvider(ctx context.Context, ev *sgv1.Event) {
 		return
 	}
 	s.lookups.WithLabelValues(canonical.ProviderWord(ev.GetProvider())).Inc()
+}
+
+// Detach takes the events produced since the previous Detach and returns
+// the function that writes them (kafka.Detacher): the runner writes them
+// while the stage normalizes the next envelopes, and commits those
+// envelopes once they are written. A failed write is retried whole; the
+// events' keys and ids make a repeat harmless downstream (admission drops
+// it).
+func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
+	recs := s.pending
+	s.pending = nil
+	return func(ctx context.Context) error {
+		if err := s.pub.Produce(ctx, recs...); err != nil {
+			return fmt.Errorf("publish events: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // Flush writes the pending events; on failure they stay pending and the

@@ -88,6 +88,8 @@ type Admit struct {
 	nScopedAt  time.Time // when nScoped was read
 	batches    map[int]*scopedBatch
 	seq        uint64 // events handled, to add each event once per batch
+
+	unflushed func(context.Context) error // Flush's failed flush, run first next time
 }
 
 // PartitionCounter returns the number of partitions of sg.scoped-events.v1.
@@ -120,8 +122,9 @@ type scopedBatch struct {
 }
 
 var (
-	_ kafka.Handler = (*Admit)(nil)
-	_ kafka.Flusher = (*Admit)(nil)
+	_ kafka.Handler  = (*Admit)(nil)
+	_ kafka.Flusher  = (*Admit)(nil)
+	_ kafka.Detacher = (*Admit)(nil)
 )
 
 // NewAdmit returns the admission step. sink and checker may be nil;
@@ -279,9 +282,20 @@ func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
 // records first, then ClickHouse rows (looked up first when they may
 // already be there).
 func (s *Admit) Flush(ctx context.Context) error {
+	return flushDetached(ctx, &s.unflushed, s.Detach)
+}
+
+// Detach takes what was admitted since the previous Detach (sealed scoped
+// batches, the partitions' new segments and expired ones, the pending
+// ClickHouse rows) and returns the function that makes it durable, in
+// Flush's order (kafka.Detacher): the runner runs it while the step admits
+// the next events. Retried after a failure, the function publishes the
+// records again (segments and scoped records are idempotent: same keys,
+// same source offsets) but appends the rows to the sink only once.
+func (s *Admit) Detach(context.Context) (func(context.Context) error, error) {
 	for q := range s.batches {
 		if err := s.seal(q); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, p := range s.adm.Partitions() {
@@ -292,45 +306,84 @@ func (s *Admit) Flush(ctx context.Context) error {
 			s.out = append(s.out, kafka.Record{Topic: topics.AdmitState, Key: []byte(key)})
 		}
 	}
-	if len(s.out) > 0 {
-		if err := s.pub.Produce(ctx, s.out...); err != nil {
-			return fmt.Errorf("publish scoped events: %w", err)
+	out := s.out
+	s.out = nil
+	var rows []pendingRow
+	if s.sink != nil {
+		rows = s.rows
+		s.rows = nil
+		// A row that may already be stored is looked up once: the id
+		// leaves the partition's ahead set now.
+		for _, r := range rows {
+			if r.check {
+				delete(s.ahead[r.partition], r.ev.GetTenant()+"\x00"+r.ev.GetEventId())
+			}
 		}
-		clear(s.out)
-		s.out = s.out[:0]
+		for p, set := range s.ahead {
+			if len(set) == 0 {
+				delete(s.ahead, p)
+			}
+		}
 	}
-	if s.sink == nil || len(s.rows) == 0 {
+	published, appended := len(out) == 0, len(rows) == 0
+	return func(ctx context.Context) error {
+		if !published {
+			if err := s.pub.Produce(ctx, out...); err != nil {
+				return fmt.Errorf("publish scoped events: %w", err)
+			}
+			published = true
+		}
+		if !appended {
+			evs, err := s.insertable(ctx, rows)
+			if err != nil {
+				return err
+			}
+			if len(evs) > 0 {
+				if err := s.sink.Append(ctx, evs...); err != nil {
+					return fmt.Errorf("analytics: %w", err)
+				}
+			}
+			// Appended rows are the writer's now: a retry flushes the
+			// writer's buffer without appending them again.
+			appended = true
+		}
+		if s.sink == nil {
+			return nil
+		}
+		if err := s.sink.Flush(ctx); err != nil {
+			return fmt.Errorf("flush analytics: %w", err)
+		}
 		return nil
+	}, nil
+}
+
+// flushDetached is Flush for a kafka.Detacher: it runs the flush that
+// failed last time (*unflushed), if any, then detaches and runs a new one,
+// keeping it in *unflushed when it fails, so a retried Flush writes
+// everything in order.
+func flushDetached(ctx context.Context, unflushed *func(context.Context) error, detach func(context.Context) (func(context.Context) error, error)) error {
+	if *unflushed != nil {
+		if err := (*unflushed)(ctx); err != nil {
+			return err
+		}
+		*unflushed = nil
 	}
-	evs, err := s.insertable(ctx)
+	flush, err := detach(ctx)
 	if err != nil {
 		return err
 	}
-	if len(evs) > 0 {
-		if err := s.sink.Append(ctx, evs...); err != nil {
-			return fmt.Errorf("analytics: %w", err)
-		}
-	}
-	// Appended rows are the writer's now: a failing Flush is retried by
-	// the runner and the writer keeps its buffer.
-	clear(s.rows)
-	s.rows = s.rows[:0]
-	if err := s.sink.Flush(ctx); err != nil {
-		return fmt.Errorf("flush analytics: %w", err)
-	}
-	for p, set := range s.ahead {
-		if len(set) == 0 {
-			delete(s.ahead, p)
-		}
+	if err := flush(ctx); err != nil {
+		*unflushed = flush
+		return err
 	}
 	return nil
 }
 
-// insertable returns the pending rows' events minus those the checker
-// finds already stored.
-func (s *Admit) insertable(ctx context.Context) ([]*sgv1.Event, error) {
+// insertable returns the events of rows minus those the checker finds
+// already stored.
+func (s *Admit) insertable(ctx context.Context, rows []pendingRow) ([]*sgv1.Event, error) {
 	byTenant := make(map[string][]string)
-	for _, r := range s.rows {
+	for _, r := range rows {
 		if r.check && s.checker != nil {
 			byTenant[r.ev.GetTenant()] = append(byTenant[r.ev.GetTenant()], r.ev.GetEventId())
 		}
@@ -345,14 +398,10 @@ func (s *Admit) insertable(ctx context.Context) ([]*sgv1.Event, error) {
 			stored[tenant+"\x00"+id] = true
 		}
 	}
-	evs := make([]*sgv1.Event, 0, len(s.rows))
-	for _, r := range s.rows {
-		k := r.ev.GetTenant() + "\x00" + r.ev.GetEventId()
-		if r.check {
-			delete(s.ahead[r.partition], k)
-			if stored[k] {
-				continue
-			}
+	evs := make([]*sgv1.Event, 0, len(rows))
+	for _, r := range rows {
+		if r.check && stored[r.ev.GetTenant()+"\x00"+r.ev.GetEventId()] {
+			continue
 		}
 		evs = append(evs, r.ev)
 	}

@@ -74,8 +74,9 @@ type Stage struct {
 	next  map[int32]int64
 	owner map[window.ScopeKey]int32
 	keys  []window.ScopeKey // Handle's scratch
-	// unpublished are scopes whose checkpoint a failed flush did not write.
+	// unpublished are scopes whose checkpoint a failed Detach did not build.
 	unpublished []window.ScopeKey
+	unflushed   func(context.Context) error // Flush's failed flush, run first next time
 	// snapDirty are scopes changed since their last published snapshot.
 	snapDirty map[window.ScopeKey]struct{}
 	lastSnap  time.Time
@@ -91,8 +92,9 @@ type Stage struct {
 }
 
 var (
-	_ kafka.Handler = (*Stage)(nil)
-	_ kafka.Flusher = (*Stage)(nil)
+	_ kafka.Handler  = (*Stage)(nil)
+	_ kafka.Flusher  = (*Stage)(nil)
+	_ kafka.Detacher = (*Stage)(nil)
 )
 
 // DefaultSnapshotEvery is how often, at most, a changed scope's snapshot
@@ -273,8 +275,17 @@ func (s *Stage) foldUpdates(q int32, batch *sgv1.ScopedBatch) ([]error, error) {
 // Flush writes, before the runner commits, the checkpoints of the scopes
 // that changed, and the snapshots of the scopes changed since the last
 // published ones when SnapshotEvery has passed (one per scope, however many
-// events changed it).
+// events changed it). It is Detach and the returned function, run at once.
 func (s *Stage) Flush(ctx context.Context) error {
+	return flushDetached(ctx, &s.unflushed, s.Detach)
+}
+
+// Detach builds what Flush writes (kafka.Detacher) and returns the function
+// that writes it, which the runner runs while the stage folds the next
+// batches in. A checkpoint holds its scope's source offsets, so writing one
+// again after a failure, or after a newer one, is harmless: restores keep
+// the newest and skip replays below its offsets.
+func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dirty := mergeKeys(s.unpublished, s.agg.Dirty())
@@ -285,28 +296,28 @@ func (s *Stage) Flush(ctx context.Context) error {
 	recs, err := s.checkpoints(dirty)
 	if err != nil {
 		s.unpublished = dirty
-		return err
+		return nil, err
 	}
-	var snapped []window.ScopeKey
 	if s.snapEvery < 0 || s.now().Sub(s.lastSnap) >= s.snapEvery {
-		snapped = s.snapKeys()
+		snapped := s.snapKeys()
 		snaps, err := s.records(snapped, time.Time{})
 		if err != nil {
 			s.unpublished = dirty
-			return err
+			return nil, err
 		}
 		recs = append(recs, snaps...)
+		s.published(snapped)
 	}
-	if len(recs) == 0 {
-		return nil
-	}
-	if err := s.pub.Produce(ctx, recs...); err != nil {
-		s.unpublished = dirty // write them again next time
-		return fmt.Errorf("publish snapshots: %w", err)
-	}
-	s.published(snapped)
 	s.scopes.Set(float64(s.agg.Len()))
-	return nil
+	return func(ctx context.Context) error {
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := s.pub.Produce(ctx, recs...); err != nil {
+			return fmt.Errorf("publish snapshots: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 // PublishSnapshots publishes the snapshots of the scopes changed since
