@@ -159,16 +159,14 @@ func (s *HTTPSink) Send(ctx context.Context, tenant string, evs []*sgv1.Event) (
 	if err != nil {
 		return 0, err
 	}
-	var body bytes.Buffer
+	var body []byte
 	for _, ev := range evs {
-		b, err := canonical.Marshal(ev)
-		if err != nil {
+		if body, err = canonical.AppendMarshal(body, ev); err != nil {
 			return 0, fmt.Errorf("marshal %s: %w", ev.GetEventId(), err)
 		}
-		body.Write(b)
-		body.WriteByte('\n')
+		body = append(body, '\n')
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/v1/events", &body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/v1/events", bytes.NewReader(body))
 	if err != nil {
 		return 0, fmt.Errorf("post: %w", err)
 	}
@@ -291,9 +289,10 @@ func (s *KafkaSink) Send(ctx context.Context, tenant string, evs []*sgv1.Event) 
 	}
 	now := s.now()
 	recs := make([]kafka.Record, len(evs))
+	var line []byte // reused: proto.Marshal copies the payload
 	for i, ev := range evs {
-		line, err := canonical.Marshal(ev)
-		if err != nil {
+		var err error
+		if line, err = canonical.AppendMarshal(line[:0], ev); err != nil {
 			return 0, fmt.Errorf("marshal %s: %w", ev.GetEventId(), err)
 		}
 		env := &sgv1.RawEnvelope{
