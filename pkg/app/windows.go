@@ -70,6 +70,13 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	r, err := kafka.NewRunner(kafka.RunnerConfig{
 		Brokers: e.Common.Kafka, GroupID: GroupWindowsAggregate, Topic: topics.ScopedEvents, Stage: stage,
 		DLQTopic: topics.DLQ,
+		// A flush checkpoints every scope changed since the last one, and
+		// snapshots reach the rules through PublishSnapshots on their own
+		// clock, so this step commits once a second rather than every
+		// 100 ms: ten times fewer checkpoints (they were 2.5 % of the CPU
+		// at 50k events/s) for at most a second more to replay, exactly,
+		// after a crash.
+		CommitInterval: AggregateCommitInterval,
 	}, s, e.Producer, e.Logger.Named(stage), e.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("%s runner: %w", stage, err)
@@ -87,3 +94,7 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	e.Every("window tick", tick, s.Tick)
 	return s, nil
 }
+
+// AggregateCommitInterval is how often the aggregating step of
+// windowed-metrics flushes (checkpoints) and commits.
+const AggregateCommitInterval = time.Second

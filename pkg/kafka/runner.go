@@ -223,6 +223,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		next      = map[int]int64{}
 	)
 	detacher, detaches := r.handler.(Detacher)
+	var cycle fetchDeadline
+	defer cycle.stop()
 	// wait waits for the flush in flight, if any, and forgets it once it
 	// succeeded (flushed and committed).
 	wait := func(ctx context.Context) error {
@@ -298,12 +300,11 @@ func (r *Runner) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		fetchCtx, cancel := ctx, context.CancelFunc(func() {})
+		fetchCtx := ctx
 		if len(pending) > 0 {
-			fetchCtx, cancel = context.WithDeadline(ctx, lastFlush.Add(r.cfg.CommitInterval))
+			fetchCtx = cycle.until(ctx, lastFlush.Add(r.cfg.CommitInterval))
 		}
 		m, err := r.reader.FetchMessage(fetchCtx)
-		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return drain()
@@ -341,6 +342,34 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		pending = append(pending, m)
+	}
+}
+
+// fetchDeadline is the context bounding fetches by the time the pending
+// messages are due to be committed: one per commit cycle rather than one
+// per message (a context and a timer per message cost 2 % of the CPU at
+// 50k events/s).
+type fetchDeadline struct {
+	ctx    context.Context
+	at     time.Time
+	cancel context.CancelFunc
+}
+
+// until returns a context of parent ending at at, the same one as long as
+// at does not change.
+func (d *fetchDeadline) until(parent context.Context, at time.Time) context.Context {
+	if d.ctx == nil || !d.at.Equal(at) {
+		d.stop()
+		d.ctx, d.cancel = context.WithDeadline(parent, at)
+		d.at = at
+	}
+	return d.ctx
+}
+
+// stop releases the context's timer.
+func (d *fetchDeadline) stop() {
+	if d.cancel != nil {
+		d.cancel()
 	}
 }
 

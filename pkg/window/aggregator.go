@@ -216,7 +216,7 @@ func (a *Aggregator) Apply(ev *sgv1.Event) ([]ScopeKey, error) {
 			a.scopes[k] = s
 		}
 		s.apply(ev, t, &d, counts)
-		a.dirty[k] = struct{}{}
+		a.markDirty(s)
 		changed = append(changed, k)
 	}
 	if len(changed) == 0 {
@@ -297,10 +297,23 @@ func (a *Aggregator) Dirty() []ScopeKey {
 	out := make([]ScopeKey, 0, len(a.dirty))
 	for k := range a.dirty {
 		out = append(out, k)
+		if s := a.scopes[k]; s != nil {
+			s.dirty = false
+		}
 	}
 	clear(a.dirty)
 	sortKeys(out)
 	return out
+}
+
+// markDirty adds s to the dirty set; a scope already in it (the common
+// case: many events per scope between two flushes) costs no map write.
+// a.mu is held.
+func (a *Aggregator) markDirty(s *scopeState) {
+	if !s.dirty {
+		a.dirty[s.key] = struct{}{}
+		s.dirty = true
+	}
 }
 
 // All returns every scope held, sorted, for the periodic snapshot tick.
@@ -370,7 +383,7 @@ func (a *Aggregator) Merge(other *Aggregator) {
 			a.scopes[k] = s
 		}
 		s.merge(o)
-		a.dirty[k] = struct{}{}
+		a.markDirty(s)
 	}
 	for tenant, wm := range other.watermark {
 		if cur, ok := a.watermark[tenant]; !ok || wm > cur {

@@ -113,7 +113,7 @@ func (a *Aggregator) applyScope(k ScopeKey, ev *sgv1.Event, t int64, d *delta, c
 		a.watermark[k.Tenant] = t
 	}
 	s.apply(ev, t, d, counts)
-	a.dirty[k] = struct{}{}
+	a.markDirty(s)
 	a.stats.Applied++
 	return true
 }

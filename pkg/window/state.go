@@ -38,6 +38,9 @@ type scopeState struct {
 	// src is, per source partition, the offset of the newest source record
 	// folded in through ApplyScoped: a record at or below it is a replay.
 	src map[int32]int64
+	// dirty: the key is in the aggregator's dirty set (markDirty), so an
+	// event need not insert it again.
+	dirty bool
 }
 
 // postmasterState is the latest postmaster stats by event time.

@@ -87,7 +87,9 @@ type Admit struct {
 	nScoped    int       // partitions of sg.scoped-events.v1
 	nScopedAt  time.Time // when nScoped was read
 	batches    map[int]*scopedBatch
-	seq        uint64 // events handled, to add each event once per batch
+	levelsOf   [][]sgv1.ScopeLevel // addScoped's scratch, by partition
+	touched    []int               // addScoped's scratch
+	counted    []byte              // addScoped's scratch
 
 	unflushed func(context.Context) error // Flush's failed flush, run first next time
 }
@@ -115,10 +117,8 @@ const maxBatchBytes = 256 << 10
 
 // scopedBatch is one sg.scoped-events.v1 record being built.
 type scopedBatch struct {
-	b       sgv1.ScopedBatch
-	key     []byte // the key of one of its scopes: routes it to its partition
-	size    int
-	lastSeq uint64 // seq of the newest event added
+	key   []byte // the key of one of its scopes: routes it to its partition
+	value []byte // a ScopedBatch on the wire: its scoped entries so far
 }
 
 var (
@@ -194,54 +194,49 @@ func (s *Admit) addScoped(ctx context.Context, ev *sgv1.Event, p int32, off int6
 			return fmt.Errorf("scoped events partitions: %d", n)
 		}
 		s.nScoped, s.nScopedAt = n, time.Now()
+		s.levelsOf = make([][]sgv1.ScopeLevel, n)
 	}
-	s.seq++
+	// The levels of ev's scopes, by the partition each scope's key hashes
+	// to, partitions in the order first met.
 	s.keys = window.ScopeKeys(ev, s.keys[:0])
-	var counted []byte
+	s.touched = s.touched[:0]
 	for _, k := range s.keys {
 		s.keyBuf = topics.AppendKey(s.keyBuf[:0], k.Tenant, window.LevelWord(k.Level), k.Target)
 		q := kafka.PartitionOf(s.keyBuf, s.nScoped)
+		if len(s.levelsOf[q]) == 0 {
+			s.touched = append(s.touched, q)
+			if s.batches[q] == nil {
+				s.batches[q] = &scopedBatch{key: bytes.Clone(s.keyBuf), value: make([]byte, 0, 32<<10)}
+			}
+		}
+		s.levelsOf[q] = append(s.levelsOf[q], k.Level)
+	}
+	var err error
+	if s.counted, err = countedMarshal.MarshalAppend(s.counted[:0], window.Counted(ev)); err != nil {
+		return fmt.Errorf("marshal scoped event: %w", err)
+	}
+	for _, q := range s.touched {
 		b := s.batches[q]
-		if b == nil {
-			b = &scopedBatch{key: bytes.Clone(s.keyBuf)}
-			s.batches[q] = b
-		}
-		if b.lastSeq != s.seq {
-			if counted == nil {
-				var err error
-				if counted, err = proto.Marshal(window.Counted(ev)); err != nil {
-					return fmt.Errorf("marshal scoped event: %w", err)
-				}
-			}
-			b.b.Scoped = append(b.b.Scoped, &sgv1.ScopedEvent{Event: counted, SrcPartition: p, SrcOffset: off})
-			b.size += len(counted) + 24
-			b.lastSeq = s.seq
-		}
-		se := b.b.Scoped[len(b.b.Scoped)-1]
-		se.Levels = append(se.Levels, k.Level)
-		b.size++
-		if b.size >= maxBatchBytes {
-			if err := s.seal(q); err != nil {
-				return err
-			}
+		b.value = appendScopedEvent(b.value, s.counted, s.levelsOf[q], p, off)
+		s.levelsOf[q] = s.levelsOf[q][:0]
+		if len(b.value) >= maxBatchBytes {
+			s.seal(q)
 		}
 	}
 	return nil
 }
 
+// countedMarshal encodes the reduced events.
+var countedMarshal = proto.MarshalOptions{}
+
 // seal turns partition q's batch into a record to publish.
-func (s *Admit) seal(q int) error {
+func (s *Admit) seal(q int) {
 	b := s.batches[q]
-	if b == nil || len(b.b.Scoped) == 0 {
-		return nil
+	if b == nil || len(b.value) == 0 {
+		return
 	}
 	delete(s.batches, q)
-	val, err := proto.Marshal(&b.b)
-	if err != nil {
-		return fmt.Errorf("marshal scoped batch: %w", err)
-	}
-	s.out = append(s.out, kafka.Record{Topic: topics.ScopedEvents, Key: b.key, Value: val})
-	return nil
+	s.out = append(s.out, kafka.Record{Topic: topics.ScopedEvents, Key: b.key, Value: b.value})
 }
 
 // restore rebuilds partition p's admission state for consumption resuming
@@ -294,9 +289,7 @@ func (s *Admit) Flush(ctx context.Context) error {
 // same source offsets) but appends the rows to the sink only once.
 func (s *Admit) Detach(context.Context) (func(context.Context) error, error) {
 	for q := range s.batches {
-		if err := s.seal(q); err != nil {
-			return nil, err
-		}
+		s.seal(q)
 	}
 	for _, p := range s.adm.Partitions() {
 		if key, val, ok := s.adm.TakeSegment(p); ok {

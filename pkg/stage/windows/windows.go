@@ -71,9 +71,11 @@ type Stage struct {
 	logger *zap.Logger
 	now    func() time.Time
 
-	next  map[int32]int64
-	owner map[window.ScopeKey]int32
-	keys  []window.ScopeKey // Handle's scratch
+	next   map[int32]int64
+	owner  map[window.ScopeKey]int32
+	keys   []window.ScopeKey // Handle's scratch
+	reader scopedReader      // Handle's scratch
+	ev     *sgv1.Event       // Handle's scratch
 	// unpublished are scopes whose checkpoint a failed Detach did not build.
 	unpublished []window.ScopeKey
 	unflushed   func(context.Context) error // Flush's failed flush, run first next time
@@ -115,7 +117,7 @@ func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger,
 	}
 	s := &Stage{
 		agg: window.New(cfg), pub: pub, read: read, logger: logger, now: cfg.Now,
-		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32),
+		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32), ev: &sgv1.Event{},
 		snapDirty: make(map[window.ScopeKey]struct{}), snapEvery: snapshotEvery,
 		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendguard_windows_snapshots_total", Help: "Window snapshots published.",
@@ -188,11 +190,29 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 		}
 	}
 	s.next[q] = off + 1
+	firstForm, err := s.reader.read(msg.Value())
+	if err != nil {
+		return kafka.Permanent("window", fmt.Errorf("decode scoped batch: %w", err))
+	}
+	if !firstForm {
+		bad, err := s.foldScoped(q, s.reader.entries)
+		if err != nil {
+			return err
+		}
+		if len(bad) > 0 {
+			return kafka.Permanent("window", fmt.Errorf("%d of %d scoped entries refused: %w", len(bad), len(s.reader.entries), errors.Join(bad...)))
+		}
+		return nil
+	}
 	var batch sgv1.ScopedBatch
 	if err := proto.Unmarshal(msg.Value(), &batch); err != nil {
 		return kafka.Permanent("window", fmt.Errorf("decode scoped batch: %w", err))
 	}
-	bad, err := s.foldScoped(q, batch.GetScoped())
+	entries := make([]scopedEntry, len(batch.GetScoped()))
+	for i, se := range batch.GetScoped() {
+		entries[i] = scopedEntry{event: se.GetEvent(), levels: se.GetLevels(), srcPartition: se.GetSrcPartition(), srcOffset: se.GetSrcOffset()}
+	}
+	bad, err := s.foldScoped(q, entries)
 	if err != nil {
 		return err
 	}
@@ -211,24 +231,24 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 // they name by level. It returns the entries refused (undecodable, invalid,
 // a level the event has no scope at) and stops only on other errors.
 // s.mu is held.
-func (s *Stage) foldScoped(q int32, entries []*sgv1.ScopedEvent) ([]error, error) {
+func (s *Stage) foldScoped(q int32, entries []scopedEntry) ([]error, error) {
 	var bad []error
-	ev := &sgv1.Event{}
+	ev := s.ev
 	for i, se := range entries {
-		if len(se.GetLevels()) == 0 || se.GetSrcPartition() < 0 || se.GetSrcOffset() < 0 {
-			bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: no level or bad source", i, se.GetSrcPartition(), se.GetSrcOffset()))
+		if len(se.levels) == 0 || se.srcPartition < 0 || se.srcOffset < 0 {
+			bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: no level or bad source", i, se.srcPartition, se.srcOffset))
 			continue
 		}
 		proto.Reset(ev)
-		if err := proto.Unmarshal(se.GetEvent(), ev); err != nil {
+		if err := proto.Unmarshal(se.event, ev); err != nil {
 			bad = append(bad, fmt.Errorf("decode scoped event %d: %w", i, err))
 			continue
 		}
 		var err error
-		s.keys, err = s.agg.ApplyLevels(ev, se.GetLevels(), se.GetSrcPartition(), se.GetSrcOffset(), s.keys[:0])
+		s.keys, err = s.agg.ApplyLevels(ev, se.levels, se.srcPartition, se.srcOffset, s.keys[:0])
 		if err != nil {
 			if errors.Is(err, window.ErrInvalidEvent) {
-				bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: %w", i, se.GetSrcPartition(), se.GetSrcOffset(), err))
+				bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: %w", i, se.srcPartition, se.srcOffset, err))
 				continue
 			}
 			return bad, err
