@@ -13,7 +13,6 @@
 package loadgen
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math"
@@ -281,33 +280,66 @@ const (
 
 type pending struct {
 	at  time.Time
+	ns  int64  // at in unix nanoseconds: the heap's order
 	ord uint64 // tie-break: scheduling order, for determinism
 	k   kind
 	m   *message
 }
 
+// pendingHeap is a binary min-heap of follow-ups by (at, ord), typed so
+// a push or pop neither boxes the entry nor compares time.Time values
+// (container/heap did both: a third of the generator's time). ord is
+// unique, so the order of pops is the same whatever the heap's layout.
 type pendingHeap []pending
 
-func (h pendingHeap) Len() int { return len(h) }
-func (h pendingHeap) Less(i, j int) bool {
-	if !h[i].at.Equal(h[j].at) {
-		return h[i].at.Before(h[j].at)
+func (h pendingHeap) less(i, j int) bool {
+	if h[i].ns != h[j].ns {
+		return h[i].ns < h[j].ns
 	}
 	return h[i].ord < h[j].ord
 }
-func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(pending)) }
-func (h *pendingHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *pendingHeap) push(p pending) {
+	*h = append(*h, p)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s.less(i, parent) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+// pop removes and returns the first follow-up; the heap must not be empty.
+func (h *pendingHeap) pop() pending {
+	s := *h
+	top, n := s[0], len(s)-1
+	s[0], s[n] = s[n], pending{} // the vacated slot drops its message
+	s = s[:n]
+	for i := 0; ; {
+		m := 2*i + 1
+		if m >= n {
+			break
+		}
+		if r := m + 1; r < n && s.less(r, m) {
+			m = r
+		}
+		if !s.less(m, i) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 // Next returns the next event in event-time order. It never returns nil.
 func (g *Generator) Next() *sgv1.Event {
 	if len(g.pending) > 0 && !g.pending[0].at.After(g.nextSend) {
-		p := heap.Pop(&g.pending).(pending)
+		p := g.pending.pop()
 		return g.followUp(p)
 	}
 	return g.send()
@@ -438,7 +470,7 @@ func (g *Generator) push(m *message, k kind, at time.Time) {
 		at = limit
 	}
 	g.ord++
-	heap.Push(&g.pending, pending{at: at, ord: g.ord, k: k, m: m})
+	g.pending.push(pending{at: at, ns: at.UnixNano(), ord: g.ord, k: k, m: m})
 }
 
 // schedule draws the message's lifecycle and queues its follow-ups.
