@@ -243,3 +243,53 @@ func TestBadScopedEntriesAreRefusedAlone(t *testing.T) {
 		t.Fatalf("%d scopes changed, want 1", n)
 	}
 }
+
+// TestSnapshotsDoNotWaitForTheFlush: the aggregating step flushes
+// (checkpoints) rarely; snapshots of changed scopes reach the rules
+// through PublishSnapshots on their own clock, without a flush, and the
+// checkpoints of those scopes are still written at the next flush.
+func TestSnapshotsDoNotWaitForTheFlush(t *testing.T) {
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	recs := admitAll(t, stream(2, 400, base), 2)
+	now := time.Now()
+	pub := &collect{}
+	s, err := New(window.Config{Now: func() time.Time { return now }}, pub, emptyState, zap.NewNop(), nil, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range recs {
+		if err := s.Handle(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(topic string) int {
+		n := 0
+		for _, r := range pub.recs {
+			if r.Topic == topic {
+				n++
+			}
+		}
+		return n
+	}
+	now = now.Add(time.Second)
+	if err := s.PublishSnapshots(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scopes := s.Aggregator().Len()
+	if got := count(topics.Metrics); scopes == 0 || got != scopes {
+		t.Fatalf("PublishSnapshots without a flush published %d snapshots, want one per scope (%d)", got, scopes)
+	}
+	if got := count(topics.WindowState); got != 0 {
+		t.Fatalf("%d checkpoints before any flush", got)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(topics.WindowState); got != scopes {
+		t.Fatalf("the flush wrote %d checkpoints, want %d (every scope changed)", got, scopes)
+	}
+	if got := count(topics.Metrics); got != scopes {
+		t.Fatalf("the flush re-published snapshots of unchanged scopes: %d, want %d", got, scopes)
+	}
+}

@@ -76,9 +76,9 @@ type Stage struct {
 	keys   []window.ScopeKey // Handle's scratch
 	reader scopedReader      // Handle's scratch
 	ev     *sgv1.Event       // Handle's scratch
-	// unpublished are scopes whose checkpoint a failed Detach did not build.
-	unpublished []window.ScopeKey
-	unflushed   func(context.Context) error // Flush's failed flush, run first next time
+	// cpDirty are scopes changed since their last checkpoint was built.
+	cpDirty   map[window.ScopeKey]struct{}
+	unflushed func(context.Context) error // Flush's failed flush, run first next time
 	// snapDirty are scopes changed since their last published snapshot.
 	snapDirty map[window.ScopeKey]struct{}
 	lastSnap  time.Time
@@ -118,7 +118,7 @@ func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger,
 	s := &Stage{
 		agg: window.New(cfg), pub: pub, read: read, logger: logger, now: cfg.Now,
 		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32), ev: &sgv1.Event{},
-		snapDirty: make(map[window.ScopeKey]struct{}), snapEvery: snapshotEvery,
+		snapDirty: make(map[window.ScopeKey]struct{}), cpDirty: make(map[window.ScopeKey]struct{}), snapEvery: snapshotEvery,
 		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendguard_windows_snapshots_total", Help: "Window snapshots published.",
 		}),
@@ -308,21 +308,23 @@ func (s *Stage) Flush(ctx context.Context) error {
 func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dirty := mergeKeys(s.unpublished, s.agg.Dirty())
-	s.unpublished = nil
-	for _, k := range dirty {
-		s.snapDirty[k] = struct{}{}
+	s.takeDirty()
+	dirty := make([]window.ScopeKey, 0, len(s.cpDirty))
+	for k := range s.cpDirty {
+		dirty = append(dirty, k)
 	}
 	recs, err := s.checkpoints(dirty)
 	if err != nil {
-		s.unpublished = dirty
 		return nil, err
 	}
+	clear(s.cpDirty)
 	if s.snapEvery < 0 || s.now().Sub(s.lastSnap) >= s.snapEvery {
 		snapped := s.snapKeys()
 		snaps, err := s.records(snapped, time.Time{})
 		if err != nil {
-			s.unpublished = dirty
+			for _, k := range dirty {
+				s.cpDirty[k] = struct{}{}
+			}
 			return nil, err
 		}
 		recs = append(recs, snaps...)
@@ -340,25 +342,46 @@ func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 	}, nil
 }
 
+// takeDirty moves the aggregator's changed scopes into the sets of scopes
+// due a checkpoint (at the next flush) and a snapshot (at the next
+// publication, which may come first). s.mu is held.
+func (s *Stage) takeDirty() {
+	for _, k := range s.agg.Dirty() {
+		s.cpDirty[k] = struct{}{}
+		s.snapDirty[k] = struct{}{}
+	}
+}
+
 // PublishSnapshots publishes the snapshots of the scopes changed since
 // their last published snapshot, when SnapshotEvery has passed; the
 // service calls it every SnapshotEvery so a change is announced within
-// that delay even when no flush follows.
+// that delay whenever the flushes (checkpoints) come. The step folds
+// batches in while the snapshots are written; those that fail are
+// published again next time.
 func (s *Stage) PublishSnapshots(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.takeDirty()
 	if len(s.snapDirty) == 0 || s.now().Sub(s.lastSnap) < s.snapEvery {
+		s.mu.Unlock()
 		return nil
 	}
 	keys := s.snapKeys()
 	recs, err := s.records(keys, time.Time{})
+	if err == nil {
+		s.published(keys)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if err := s.pub.Produce(ctx, recs...); err != nil {
+		s.mu.Lock()
+		for _, k := range keys {
+			s.snapDirty[k] = struct{}{}
+		}
+		s.mu.Unlock()
 		return fmt.Errorf("publish snapshots: %w", err)
 	}
-	s.published(keys)
 	return nil
 }
 
@@ -455,22 +478,4 @@ func (s *Stage) records(keys []window.ScopeKey, at time.Time) ([]kafka.Record, e
 			Headers: map[string][]byte{kafka.HeaderTenant: []byte(k.Tenant)}})
 	}
 	return recs, nil
-}
-
-// mergeKeys returns the union of a and b.
-func mergeKeys(a, b []window.ScopeKey) []window.ScopeKey {
-	if len(a) == 0 {
-		return b
-	}
-	seen := make(map[window.ScopeKey]struct{}, len(a)+len(b))
-	out := make([]window.ScopeKey, 0, len(a)+len(b))
-	for _, ks := range [][]window.ScopeKey{a, b} {
-		for _, k := range ks {
-			if _, ok := seen[k]; !ok {
-				seen[k] = struct{}{}
-				out = append(out, k)
-			}
-		}
-	}
-	return out
 }
