@@ -1,6 +1,7 @@
 package canonical
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -15,6 +16,8 @@ import (
 type lexer struct {
 	data []byte
 	pos  int
+	// str is a copy of data once readStringValue has needed it.
+	str string
 }
 
 func (l *lexer) skipWS() {
@@ -85,8 +88,9 @@ func (l *lexer) readLiteral(word, path string) error {
 	return nil
 }
 
-// readNumber consumes a JSON number and returns its text.
-func (l *lexer) readNumber(path string) (string, error) {
+// readNumberBytes consumes a JSON number and returns its text, a view of
+// the input.
+func (l *lexer) readNumberBytes(path string) ([]byte, error) {
 	l.skipWS()
 	start := l.pos
 	d := l.data
@@ -103,13 +107,13 @@ func (l *lexer) readNumber(path string) (string, error) {
 		}
 	default:
 		l.pos = i
-		return "", l.syntax(path)
+		return nil, l.syntax(path)
 	}
 	if i < len(d) && d[i] == '.' {
 		i++
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
 			l.pos = i
-			return "", l.syntax(path)
+			return nil, l.syntax(path)
 		}
 		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
 			i++
@@ -122,48 +126,72 @@ func (l *lexer) readNumber(path string) (string, error) {
 		}
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
 			l.pos = i
-			return "", l.syntax(path)
+			return nil, l.syntax(path)
 		}
 		for i < len(d) && '0' <= d[i] && d[i] <= '9' {
 			i++
 		}
 	}
 	l.pos = i
-	return string(d[start:i]), nil
+	return d[start:i], nil
 }
 
-// readString consumes a JSON string and returns its decoded value.
-func (l *lexer) readString(path string) (string, error) {
-	b, err := l.readStringBytes(path)
-	if err != nil {
+// readStringValue consumes a JSON string and returns its decoded value, for
+// a value the decoded event keeps: a string that needs no decoding is a
+// substring of one copy of the whole input, made the first time, so that
+// the strings of one event cost one allocation rather than one each.
+func (l *lexer) readStringValue(path string) (string, error) {
+	b, start, err := l.readStringSpan(path)
+	switch {
+	case err != nil:
 		return "", err
+	case start < 0:
+		return string(b), nil
+	case len(b) == 0:
+		return "", nil
 	}
-	return string(b), nil
+	if l.str == "" {
+		l.str = string(l.data)
+	}
+	return l.str[start : start+len(b)], nil
 }
 
-// readStringBytes is readString without the string: the decoded value is
-// a view of the input when the string needs no decoding (no escapes, valid
+// readStringBytes consumes a JSON string and returns its decoded value: a
+// view of the input when the string needs no decoding (no escapes, valid
 // UTF-8), else a new slice. Either is valid until the input changes.
 func (l *lexer) readStringBytes(path string) ([]byte, error) {
+	b, _, err := l.readStringSpan(path)
+	return b, err
+}
+
+// readStringSpan is readStringBytes that also returns the offset of the
+// value in the input when it is a view of it, else -1.
+func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 	if err := l.expect('"', path); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	d := l.data
-	start := l.pos
+	start = l.pos
 	// Fast path: no escapes, ASCII or valid UTF-8, no control characters.
+	// Eight bytes at a time while they are plain ASCII, then one by one.
 	i := start
+	for i+8 <= len(d) && !hasSpecial(binary.LittleEndian.Uint64(d[i:])) {
+		i += 8
+	}
+	var high byte // the OR of the bytes: bit 7 set once one is not ASCII
 	for i < len(d) {
 		c := d[i]
 		if c == '"' {
-			if utf8.Valid(d[start:i]) {
+			if high < utf8.RuneSelf || utf8.Valid(d[start:i]) {
 				l.pos = i + 1
-				return d[start:i], nil
+				return d[start:i], start, nil
 			}
 			break
 		}
 		if c == '\\' || c < 0x20 {
 			break
 		}
+		high |= c
 		i++
 	}
 	buf := make([]byte, 0, i-start+16)
@@ -171,21 +199,21 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 	for {
 		if i >= len(d) {
 			l.pos = i
-			return nil, l.syntax(path)
+			return nil, -1, l.syntax(path)
 		}
 		c := d[i]
 		switch {
 		case c == '"':
 			l.pos = i + 1
-			return buf, nil
+			return buf, -1, nil
 		case c < 0x20:
 			l.pos = i
-			return nil, l.syntax(path)
+			return nil, -1, l.syntax(path)
 		case c == '\\':
 			i++
 			if i >= len(d) {
 				l.pos = i
-				return nil, l.syntax(path)
+				return nil, -1, l.syntax(path)
 			}
 			switch d[i] {
 			case '"', '\\', '/':
@@ -204,7 +232,7 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 				r, ok := hex4(d, i+1)
 				if !ok {
 					l.pos = i
-					return nil, l.syntax(path)
+					return nil, -1, l.syntax(path)
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
@@ -222,7 +250,7 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 				buf = utf8.AppendRune(buf, r)
 			default:
 				l.pos = i
-				return nil, l.syntax(path)
+				return nil, -1, l.syntax(path)
 			}
 			i++
 		case c < utf8.RuneSelf:
@@ -234,6 +262,17 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 			i += size
 		}
 	}
+}
+
+// hasSpecial reports whether one of the eight bytes of x is a quote, a
+// backslash, a control character or not ASCII: the bytes a string's fast
+// path stops at. Each test is the exact "some byte is zero" (or "some byte
+// is below n") word trick, so the result has no false positive.
+func hasSpecial(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	b := x ^ (ones * '\\')
+	return ((q-ones)&^q|(b-ones)&^b|(x-ones*0x20)&^x|x)&highs != 0
 }
 
 func hex4(d []byte, i int) (rune, bool) {
