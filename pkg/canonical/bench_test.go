@@ -95,3 +95,34 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeGenerated decodes the JSON form of loadgen's events, the
+// previous implementation (reference) beside Decode.
+func BenchmarkDecodeGenerated(b *testing.B) {
+	var lines [][]byte
+	for _, ev := range generatedEvents(b, 1000) {
+		line, err := AppendMarshal(nil, ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	decoders := []struct {
+		name string
+		dec  func([]byte) (*sgv1.Event, error)
+	}{
+		{"reference", referenceDecode},
+		{"Decode", Decode},
+	}
+	for _, d := range decoders {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.dec(lines[i%len(lines)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -35,14 +35,21 @@ func Decode(data []byte) (*sgv1.Event, error) {
 		return nil, fieldErr("", "expected a JSON object, got %s", l.kind())
 	}
 	l.pos++
-	ev := &sgv1.Event{}
-	if err := decodeMembers(&l, eventFields{ev}, ""); err != nil {
+	a := &eventAlloc{}
+	if err := decodeMembers(&l, eventFields{a}, ""); err != nil {
 		return nil, err
 	}
 	if !l.eof() {
 		return nil, fieldErr("", "unexpected data after the JSON object")
 	}
-	return ev, nil
+	return &a.ev, nil
+}
+
+// eventAlloc is an event and the Timestamp of its occurred_at, which every
+// event of the pipeline has, allocated together: one allocation fewer.
+type eventAlloc struct {
+	ev         sgv1.Event
+	occurredAt timestamppb.Timestamp
 }
 
 // DecodeNDJSON parses newline-delimited canonical events. Blank lines (only
@@ -207,7 +214,7 @@ func nested(l *lexer, m message, c byte, path string) error {
 }
 
 // eventFields decodes an sgv1.Event.
-type eventFields struct{ m *sgv1.Event }
+type eventFields struct{ a *eventAlloc }
 
 func (eventFields) field(key []byte) (int, string) {
 	switch string(key) {
@@ -272,7 +279,7 @@ func (eventFields) field(key []byte) (int, string) {
 }
 
 func (f eventFields) value(l *lexer, num int, c byte, p string) error {
-	m := f.m
+	m := &f.a.ev
 	var err error
 	switch num {
 	case 1:
@@ -284,7 +291,7 @@ func (f eventFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decEventType, p)
 		m.Type = sgv1.EventType(n)
 	case 4:
-		m.OccurredAt, err = timestampValue(l, c, p)
+		m.OccurredAt, err = timestampValue(l, c, p, &f.a.occurredAt)
 	case 5:
 		m.Sender, err = stringValue(l, c, p)
 	case 6:
@@ -339,7 +346,7 @@ func (f eventFields) value(l *lexer, num int, c byte, p string) error {
 	case 25:
 		m.EnvelopeId, err = stringValue(l, c, p)
 	case 26:
-		m.ReceivedAt, err = timestampValue(l, c, p)
+		m.ReceivedAt, err = timestampValue(l, c, p, nil)
 	case 27:
 		m.RoleAccount, err = boolValue(l, c, p)
 	case 28:
@@ -680,8 +687,9 @@ func doubleValue(l *lexer, c byte, path string) (float64, error) {
 	return v, nil
 }
 
-// timestampValue reads a timestamp field's value: an RFC 3339 string.
-func timestampValue(l *lexer, c byte, path string) (*timestamppb.Timestamp, error) {
+// timestampValue reads a timestamp field's value: an RFC 3339 string. It
+// returns slot, set, when it is not nil and the text has the common form.
+func timestampValue(l *lexer, c byte, path string, slot *timestamppb.Timestamp) (*timestamppb.Timestamp, error) {
 	if c != '"' {
 		return nil, fieldErr(path, "expected an RFC 3339 timestamp string, got %s", l.kind())
 	}
@@ -690,7 +698,11 @@ func timestampValue(l *lexer, c byte, path string) (*timestamppb.Timestamp, erro
 		return nil, err
 	}
 	if sec, nsec, ok := parseRFC3339(b); ok && minTimestamp <= sec && sec <= maxTimestamp {
-		return &timestamppb.Timestamp{Seconds: sec, Nanos: nsec}, nil
+		if slot == nil {
+			return &timestamppb.Timestamp{Seconds: sec, Nanos: nsec}, nil
+		}
+		slot.Seconds, slot.Nanos = sec, nsec
+		return slot, nil
 	}
 	ts, err := parseTimestamp(string(b)) // other forms time.Parse takes, and every error
 	if err != nil {
