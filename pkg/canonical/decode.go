@@ -19,9 +19,9 @@ import (
 // an object. A JSON null value leaves its field unset. Decode does not
 // validate the event's content; see Validate.
 //
-// The event never refers to data. Its strings that needed no decoding
-// share one copy of data (one allocation instead of one per field), so
-// holding one of them holds that copy.
+// The event never refers to data. Its strings share one allocation (the
+// first 256 bytes of them; any further string has its own), rather than
+// one each, so holding one of them holds the others' bytes.
 //
 // Decode sets the sgv1 fields directly rather than through protoreflect;
 // TestDecodeCoversSchema fails when the schema gains a field it does not
@@ -42,6 +42,7 @@ func Decode(data []byte) (*sgv1.Event, error) {
 	if !l.eof() {
 		return nil, fieldErr("", "unexpected data after the JSON object")
 	}
+	l.setKept()
 	return &a.ev, nil
 }
 
@@ -283,9 +284,9 @@ func (f eventFields) value(l *lexer, num int, c byte, p string) error {
 	var err error
 	switch num {
 	case 1:
-		m.EventId, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.EventId)
 	case 2:
-		m.Tenant, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Tenant)
 	case 3:
 		var n int32
 		n, err = enumValue(l, c, decEventType, p)
@@ -293,31 +294,31 @@ func (f eventFields) value(l *lexer, num int, c byte, p string) error {
 	case 4:
 		m.OccurredAt, err = timestampValue(l, c, p, &f.a.occurredAt)
 	case 5:
-		m.Sender, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Sender)
 	case 6:
-		m.SendingDomain, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.SendingDomain)
 	case 7:
-		m.Recipient, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Recipient)
 	case 8:
-		m.RecipientDomain, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.RecipientDomain)
 	case 9:
 		var n int32
 		n, err = enumValue(l, c, decProvider, p)
 		m.Provider = sgv1.Provider(n)
 	case 10:
-		m.Account, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Account)
 	case 11:
-		m.Campaign, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Campaign)
 	case 12:
-		m.Step, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Step)
 	case 13:
-		m.Variant, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Variant)
 	case 14:
-		m.Segment, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Segment)
 	case 15:
-		m.ListSource, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.ListSource)
 	case 16:
-		m.MessageId, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.MessageId)
 	case 17:
 		m.Bounce = &sgv1.Bounce{}
 		err = nested(l, bounceFields{m.Bounce}, c, p)
@@ -344,13 +345,13 @@ func (f eventFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decSource, p)
 		m.Source = sgv1.Source(n)
 	case 25:
-		m.EnvelopeId, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.EnvelopeId)
 	case 26:
 		m.ReceivedAt, err = timestampValue(l, c, p, nil)
 	case 27:
 		m.RoleAccount, err = boolValue(l, c, p)
 	case 28:
-		m.SourceEvent, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.SourceEvent)
 	}
 	return err
 }
@@ -390,11 +391,11 @@ func (f bounceFields) value(l *lexer, num int, c byte, p string) error {
 	case 3:
 		m.SmtpCode, err = int32Value(l, c, p)
 	case 4:
-		m.EnhancedCode, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.EnhancedCode)
 	case 5:
-		m.Diagnostic, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Diagnostic)
 	case 6:
-		m.ReportingMta, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.ReportingMta)
 	}
 	return err
 }
@@ -430,11 +431,11 @@ func (f complaintFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decFeedbackType, p)
 		m.FeedbackType = sgv1.FeedbackType(n)
 	case 3:
-		m.ReportedDomain, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.ReportedDomain)
 	case 4:
-		m.SourceIp, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.SourceIp)
 	case 5:
-		m.FeedbackProvider, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.FeedbackProvider)
 	}
 	return err
 }
@@ -466,7 +467,7 @@ func (f unsubscribeFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decUnsubscribeScope, p)
 		m.Scope = sgv1.UnsubscribeScope(n)
 	case 3:
-		m.Topic, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Topic)
 	}
 	return err
 }
@@ -500,9 +501,9 @@ func (f replyFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decRisk, p)
 		m.Risk = sgv1.Risk(n)
 	case 3:
-		m.Text, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Text)
 	case 4:
-		m.Subject, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Subject)
 	}
 	return err
 }
@@ -536,9 +537,9 @@ func (f placementFields) value(l *lexer, num int, c byte, p string) error {
 		n, err = enumValue(l, c, decPlacementFolder, p)
 		m.Folder = sgv1.PlacementFolder(n)
 	case 3:
-		m.Tool, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.Tool)
 	case 4:
-		m.TestId, err = stringValue(l, c, p)
+		err = stringValue(l, c, p, &m.TestId)
 	}
 	return err
 }
@@ -635,12 +636,18 @@ func (f postmasterFields) value(l *lexer, num int, c byte, p string) error {
 	return err
 }
 
-// stringValue reads a string field's value.
-func stringValue(l *lexer, c byte, path string) (string, error) {
+// stringValue reads a string field's value into *dst, set when Decode
+// succeeds (lexer.keep).
+func stringValue(l *lexer, c byte, path string, dst *string) error {
 	if c != '"' {
-		return "", fieldErr(path, "expected a string, got %s", l.kind())
+		return fieldErr(path, "expected a string, got %s", l.kind())
 	}
-	return l.readStringValue(path)
+	b, err := l.readStringBytes(path)
+	if err != nil {
+		return err
+	}
+	l.keep(b, dst)
+	return nil
 }
 
 // boolValue reads a bool field's value.

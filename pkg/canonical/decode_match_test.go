@@ -132,6 +132,10 @@ func decodeSeeds() []string {
 		`{"occurred_at":"9999-12-31T23:00:00-01:00"}`, `{"occurred_at":"9999-12-31T22:59:59.999999999-01:00"}`,
 		`{"occurred_at":"0001-01-01T01:00:00+01:00"}`, `{"occurred_at":"0001-01-01T00:59:59.999999999+01:00"}`,
 		`{"occurred_at":""}`, `{"occurred_at":null}`, `{"occurred_at":{}}`, `{"received_at":"10000-01-01T00:00:00Z"}`,
+		// More string bytes than Decode's shared buffer holds.
+		`{"event_id":"` + strings.Repeat("a", 300) + `"}`,
+		`{"tenant":"` + strings.Repeat("b", 200) + `","sender":"` + strings.Repeat("c", 100) + `","recipient":"d",` +
+			`"reply":{"text":"` + strings.Repeat("\u00e9", 60) + `","subject":"` + strings.Repeat("e", 56) + `"}}`,
 		`{"type":"sent"}` + "\x00", `{"type":"sent"}` + "\n\n ", `{"type":"sent"}}`,
 	}
 }

@@ -16,8 +16,45 @@ import (
 type lexer struct {
 	data []byte
 	pos  int
-	// str is a copy of data once readStringValue has needed it.
-	str string
+	// vals[:nvals] holds the decoded bytes of the string values the event
+	// keeps, kept[:nkept] where each goes; setKept makes them strings.
+	vals  [256]byte
+	nvals int
+	kept  [32]keptString
+	nkept int
+}
+
+// keptString is a string value of the event: vals[start:end] goes to *dst.
+type keptString struct {
+	dst        *string
+	start, end int
+}
+
+// keep records that the string value b goes to *dst, or sets *dst to a
+// string of its own when vals or kept is full; an empty value is left as
+// it is ("").
+func (l *lexer) keep(b []byte, dst *string) {
+	switch {
+	case len(b) == 0:
+	case l.nkept == len(l.kept) || len(b) > len(l.vals)-l.nvals:
+		*dst = string(b)
+	default:
+		start := l.nvals
+		l.nvals += copy(l.vals[start:], b)
+		l.kept[l.nkept] = keptString{dst: dst, start: start, end: l.nvals}
+		l.nkept++
+	}
+}
+
+// setKept sets the strings recorded by keep, all substrings of one string.
+func (l *lexer) setKept() {
+	if l.nkept == 0 {
+		return
+	}
+	s := string(l.vals[:l.nvals])
+	for _, k := range l.kept[:l.nkept] {
+		*k.dst = s[k.start:k.end]
+	}
 }
 
 func (l *lexer) skipWS() {
@@ -136,42 +173,15 @@ func (l *lexer) readNumberBytes(path string) ([]byte, error) {
 	return d[start:i], nil
 }
 
-// readStringValue consumes a JSON string and returns its decoded value, for
-// a value the decoded event keeps: a string that needs no decoding is a
-// substring of one copy of the whole input, made the first time, so that
-// the strings of one event cost one allocation rather than one each.
-func (l *lexer) readStringValue(path string) (string, error) {
-	b, start, err := l.readStringSpan(path)
-	switch {
-	case err != nil:
-		return "", err
-	case start < 0:
-		return string(b), nil
-	case len(b) == 0:
-		return "", nil
-	}
-	if l.str == "" {
-		l.str = string(l.data)
-	}
-	return l.str[start : start+len(b)], nil
-}
-
 // readStringBytes consumes a JSON string and returns its decoded value: a
 // view of the input when the string needs no decoding (no escapes, valid
 // UTF-8), else a new slice. Either is valid until the input changes.
 func (l *lexer) readStringBytes(path string) ([]byte, error) {
-	b, _, err := l.readStringSpan(path)
-	return b, err
-}
-
-// readStringSpan is readStringBytes that also returns the offset of the
-// value in the input when it is a view of it, else -1.
-func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 	if err := l.expect('"', path); err != nil {
-		return nil, -1, err
+		return nil, err
 	}
 	d := l.data
-	start = l.pos
+	start := l.pos
 	// Fast path: no escapes, ASCII or valid UTF-8, no control characters.
 	// Eight bytes at a time while they are plain ASCII, then one by one.
 	i := start
@@ -184,7 +194,7 @@ func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 		if c == '"' {
 			if high < utf8.RuneSelf || utf8.Valid(d[start:i]) {
 				l.pos = i + 1
-				return d[start:i], start, nil
+				return d[start:i], nil
 			}
 			break
 		}
@@ -199,21 +209,21 @@ func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 	for {
 		if i >= len(d) {
 			l.pos = i
-			return nil, -1, l.syntax(path)
+			return nil, l.syntax(path)
 		}
 		c := d[i]
 		switch {
 		case c == '"':
 			l.pos = i + 1
-			return buf, -1, nil
+			return buf, nil
 		case c < 0x20:
 			l.pos = i
-			return nil, -1, l.syntax(path)
+			return nil, l.syntax(path)
 		case c == '\\':
 			i++
 			if i >= len(d) {
 				l.pos = i
-				return nil, -1, l.syntax(path)
+				return nil, l.syntax(path)
 			}
 			switch d[i] {
 			case '"', '\\', '/':
@@ -232,7 +242,7 @@ func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 				r, ok := hex4(d, i+1)
 				if !ok {
 					l.pos = i
-					return nil, -1, l.syntax(path)
+					return nil, l.syntax(path)
 				}
 				i += 4
 				if utf16.IsSurrogate(r) {
@@ -250,7 +260,7 @@ func (l *lexer) readStringSpan(path string) (b []byte, start int, err error) {
 				buf = utf8.AppendRune(buf, r)
 			default:
 				l.pos = i
-				return nil, -1, l.syntax(path)
+				return nil, l.syntax(path)
 			}
 			i++
 		case c < utf8.RuneSelf:
