@@ -93,7 +93,8 @@ type message interface {
 	field(key []byte) (num int, path string)
 	// value reads the value of field num, whose first byte c (after white
 	// space) is neither null's nor one that cannot start a JSON value, and
-	// sets the field. Errors are *FieldErrors naming path.
+	// sets the field (a string field once the whole event is read:
+	// lexer.keep). Errors are *FieldErrors naming path.
 	value(l *lexer, num int, c byte, path string) error
 }
 
