@@ -2,7 +2,9 @@ package canonical
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -454,4 +456,55 @@ func (r *failRecorder) Fatalf(format string, args ...any) {
 func (r *failRecorder) Fatal(args ...any) {
 	r.failed = true
 	panic(fmt.Sprint(args...))
+}
+
+// TestSpecialMask checks the word trick of the string scan against a byte
+// loop: the mask is zero exactly when no byte is special, and its lowest
+// set bit is the first special byte's, whatever bytes follow it.
+func TestSpecialMask(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	check := func(w [8]byte) {
+		first := 8
+		for j := 7; j >= 0; j-- {
+			if special(w[j]) {
+				first = j
+			}
+		}
+		m := specialMask(binary.LittleEndian.Uint64(w[:]))
+		got := 8
+		if m != 0 {
+			got = bits.TrailingZeros64(m) / 8
+		}
+		if got != first || m != 0 && bits.TrailingZeros64(m)%8 != 7 {
+			t.Fatalf("specialMask(%q) = %#x: first special byte %d, want %d", w[:], m, got, first)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for pos := 0; pos < 8; pos++ {
+		for v := 0; v < 256; v++ {
+			for _, bg := range []byte{'a', ' ', '~', '!', '#', '[', ']'} {
+				var w [8]byte
+				for j := range w {
+					w[j] = bg
+				}
+				w[pos] = byte(v)
+				check(w)
+				for j := pos + 1; j < 8; j++ {
+					w[j] = byte(rng.IntN(256))
+				}
+				check(w)
+			}
+		}
+	}
+	for range 1000000 {
+		var w [8]byte
+		for j := range w {
+			if rng.IntN(4) == 0 {
+				w[j] = byte(rng.IntN(256))
+			} else {
+				w[j] = byte(0x20 + rng.IntN(0x60))
+			}
+		}
+		check(w)
+	}
 }

@@ -3,6 +3,7 @@ package canonical
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -183,9 +184,14 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 	d := l.data
 	start := l.pos
 	// Fast path: no escapes, ASCII or valid UTF-8, no control characters.
-	// Eight bytes at a time while they are plain ASCII, then one by one.
+	// Eight bytes at a time while they are plain ASCII, then one by one
+	// from the first byte that is not.
 	i := start
-	for i+8 <= len(d) && !hasSpecial(binary.LittleEndian.Uint64(d[i:])) {
+	for i+8 <= len(d) {
+		if m := specialMask(binary.LittleEndian.Uint64(d[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
 		i += 8
 	}
 	var high byte // the OR of the bytes: bit 7 set once one is not ASCII
@@ -274,15 +280,17 @@ func (l *lexer) readStringBytes(path string) ([]byte, error) {
 	}
 }
 
-// hasSpecial reports whether one of the eight bytes of x is a quote, a
-// backslash, a control character or not ASCII: the bytes a string's fast
-// path stops at. Each test is the exact "some byte is zero" (or "some byte
-// is below n") word trick, so the result has no false positive.
-func hasSpecial(x uint64) bool {
+// specialMask flags the bytes of x (little-endian: the first in the lowest
+// bits) that are a quote, a backslash, a control character or not ASCII:
+// the bytes a string's fast path stops at. It is not zero when one is, and
+// its lowest set bit (the high bit of a byte) is then exactly that of the
+// first: each term is the "some byte is zero / below n" word trick, whose
+// borrows only mark bytes after a true one.
+func specialMask(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := x ^ (ones * '"')
 	b := x ^ (ones * '\\')
-	return ((q-ones)&^q|(b-ones)&^b|(x-ones*0x20)&^x|x)&highs != 0
+	return ((q-ones)&^q | (b-ones)&^b | (x-ones*0x20)&^x | x) & highs
 }
 
 func hex4(d []byte, i int) (rune, bool) {
