@@ -522,3 +522,12 @@ func refQuoteByte(c byte) string {
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
 }
+
+// parseWordBytes is ParseWord for a word held as bytes: the usual case, a
+// known lower-case word, needs no string.
+func parseWordBytes(ed protoreflect.EnumDescriptor, b []byte) (protoreflect.EnumNumber, error) {
+	if n, ok := wordsFor(ed).fromText[string(b)]; ok && len(b) > 0 {
+		return n, nil
+	}
+	return ParseWord(ed, string(b))
+}

@@ -73,15 +73,6 @@ func ParseWord(ed protoreflect.EnumDescriptor, s string) (protoreflect.EnumNumbe
 	return n, nil
 }
 
-// parseWordBytes is ParseWord for a word held as bytes: the usual case, a
-// known lower-case word, needs no string.
-func parseWordBytes(ed protoreflect.EnumDescriptor, b []byte) (protoreflect.EnumNumber, error) {
-	if n, ok := wordsFor(ed).fromText[string(b)]; ok && len(b) > 0 {
-		return n, nil
-	}
-	return ParseWord(ed, string(b))
-}
-
 // Words lists the words of the enum ed in number order, without the zero
 // value's "unspecified".
 func Words(ed protoreflect.EnumDescriptor) []string {
