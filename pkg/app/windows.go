@@ -76,7 +76,8 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 		// 100 ms: ten times fewer checkpoints (they were 2.5 % of the CPU
 		// at 50k events/s) for at most a second more to replay, exactly,
 		// after a crash.
-		CommitInterval: AggregateCommitInterval,
+		CommitInterval:   AggregateCommitInterval,
+		CaughtUpInterval: -1,
 	}, s, e.Producer, e.Logger.Named(stage), e.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("%s runner: %w", stage, err)

@@ -235,3 +235,69 @@ func sortedStrings(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestRunnerFlushesAtOnceWhenCaughtUp: a consumer at the end of its
+// partitions flushes after CaughtUpInterval rather than CommitInterval, so
+// a quiet pipeline passes records on in milliseconds; with the interval
+// disabled it waits for CommitInterval.
+func TestRunnerFlushesAtOnceWhenCaughtUp(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		caughtUp time.Duration
+		prompt   bool
+	}{
+		{name: "default", caughtUp: 0, prompt: true},
+		{name: "disabled", caughtUp: -1, prompt: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, addr := kafkatest.Start(t, "")
+			brokers := []string{addr}
+			ctx := context.Background()
+			if err := kafka.EnsureTopics(ctx, brokers, 1, kafka.TopicSpec{Name: "in", Partitions: 2}); err != nil {
+				t.Fatal(err)
+			}
+			prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			rec := &recorder{}
+			r, err := kafka.NewRunner(kafka.RunnerConfig{
+				Brokers: brokers, GroupID: "g", Topic: "in", Stage: "test",
+				CommitInterval: 3 * time.Second, CaughtUpInterval: tc.caughtUp,
+			}, rec, nil, zaptest.NewLogger(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- r.Run(runCtx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("run: %v", err)
+				}
+			}()
+			// Two rounds: the first lets the group settle.
+			for round := range 2 {
+				recs := append(keysOn(fmt.Sprintf("r%d-", round), 0, 2, 3), keysOn(fmt.Sprintf("r%d-", round), 1, 2, 3)...)
+				want := len(rec.flushedKeys()) + len(recs)
+				sent := time.Now()
+				if err := prod.Produce(ctx, recs...); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "flushed", func() bool { return len(rec.flushedKeys()) >= want })
+				took := time.Since(sent)
+				if round == 0 {
+					continue
+				}
+				if tc.prompt && took > time.Second {
+					t.Fatalf("caught up, flushed after %v, want well under the 3 s CommitInterval", took)
+				}
+				if !tc.prompt && took < time.Second {
+					t.Fatalf("caught-up flush disabled, flushed after %v, before the CommitInterval", took)
+				}
+			}
+		})
+	}
+}

@@ -67,8 +67,14 @@ type RunnerConfig struct {
 	DLQTopic string
 	// CommitEvery commits after this many handled messages (default 10000)...
 	CommitEvery int
-	// ...or after this much time with uncommitted messages (default 100ms).
+	// ...or after this much time with uncommitted messages (default 100ms)...
 	CommitInterval time.Duration
+	// ...or, when every partition read was at its end as of the last fetch
+	// (the consumer keeps up), after this much time (default 20 ms): a
+	// consumer that keeps up passes its output on at once, one that is
+	// behind still flushes in batches of CommitInterval. Negative: never
+	// (a step whose flush is costly and off the latency path).
+	CaughtUpInterval time.Duration
 	// RetryBackoff is the first delay after a transient error (default
 	// 100ms); it doubles up to MaxBackoff (default 5s).
 	RetryBackoff time.Duration
@@ -90,6 +96,9 @@ func (c *RunnerConfig) defaults() {
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 100 * time.Millisecond
+	}
+	if c.CaughtUpInterval == 0 {
+		c.CaughtUpInterval = 20 * time.Millisecond
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = 100 * time.Millisecond
@@ -221,6 +230,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		lastFlush = time.Now()
 		inflight  *detachedFlush // a Detacher's flush running in the background
 		next      = map[int]int64{}
+		// Per partition read: behind its end as of the last fetch.
+		behind  = map[int]bool{}
+		nBehind int
+		lagOf   = map[int]prometheus.Gauge{} // the lag gauge per partition
 	)
 	detacher, detaches := r.handler.(Detacher)
 	var cycle fetchDeadline
@@ -292,7 +305,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	}
 	for {
-		if len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= r.cfg.CommitInterval) {
+		interval := r.cfg.CommitInterval
+		if r.cfg.CaughtUpInterval > 0 && len(behind) > 0 && nBehind == 0 {
+			interval = min(interval, r.cfg.CaughtUpInterval)
+		}
+		if len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= interval) {
 			if err := commit(ctx); err != nil {
 				if ctx.Err() != nil {
 					return drain()
@@ -302,7 +319,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		fetchCtx := ctx
 		if len(pending) > 0 {
-			fetchCtx = cycle.until(ctx, lastFlush.Add(r.cfg.CommitInterval))
+			fetchCtx = cycle.until(ctx, lastFlush.Add(interval))
 		}
 		m, err := r.reader.FetchMessage(fetchCtx)
 		if err != nil {
@@ -320,7 +337,22 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		if m.HighWaterMark > 0 {
-			r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic, strconv.Itoa(m.Partition)).Set(float64(m.HighWaterMark - m.Offset - 1))
+			lag := m.HighWaterMark - m.Offset - 1
+			g := lagOf[m.Partition]
+			if g == nil {
+				g = r.lag.WithLabelValues(r.cfg.Stage, r.cfg.Topic, strconv.Itoa(m.Partition))
+				lagOf[m.Partition] = g
+			}
+			g.Set(float64(lag))
+			if was, seen := behind[m.Partition]; !seen || was != (lag > 0) {
+				behind[m.Partition] = lag > 0
+				switch {
+				case lag > 0:
+					nBehind++
+				case seen:
+					nBehind--
+				}
+			}
 		}
 		if n, ok := next[m.Partition]; !ok || n != m.Offset {
 			// Not the successor of the last message of its partition: the
