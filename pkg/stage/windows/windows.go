@@ -75,7 +75,7 @@ type Stage struct {
 	owner  map[window.ScopeKey]int32
 	keys   []window.ScopeKey // Handle's scratch
 	reader scopedReader      // Handle's scratch
-	ev     *sgv1.Event       // Handle's scratch
+	events *decodedEvents    // Handle's scratch
 	// cpDirty are scopes changed since their last checkpoint was built.
 	cpDirty   map[window.ScopeKey]struct{}
 	unflushed func(context.Context) error // Flush's failed flush, run first next time
@@ -117,7 +117,7 @@ func New(cfg window.Config, pub Publisher, read StateReader, logger *zap.Logger,
 	}
 	s := &Stage{
 		agg: window.New(cfg), pub: pub, read: read, logger: logger, now: cfg.Now,
-		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32), ev: &sgv1.Event{},
+		next: make(map[int32]int64), owner: make(map[window.ScopeKey]int32), events: newDecodedEvents(decodedEventsSize),
 		snapDirty: make(map[window.ScopeKey]struct{}), cpDirty: make(map[window.ScopeKey]struct{}), snapEvery: snapshotEvery,
 		snapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sendguard_windows_snapshots_total", Help: "Window snapshots published.",
@@ -233,18 +233,16 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 // s.mu is held.
 func (s *Stage) foldScoped(q int32, entries []scopedEntry) ([]error, error) {
 	var bad []error
-	ev := s.ev
 	for i, se := range entries {
 		if len(se.levels) == 0 || se.srcPartition < 0 || se.srcOffset < 0 {
 			bad = append(bad, fmt.Errorf("scoped event %d from %d@%d: no level or bad source", i, se.srcPartition, se.srcOffset))
 			continue
 		}
-		proto.Reset(ev)
-		if err := proto.Unmarshal(se.event, ev); err != nil {
+		ev, err := s.events.decode(se.srcPartition, se.srcOffset, se.event)
+		if err != nil {
 			bad = append(bad, fmt.Errorf("decode scoped event %d: %w", i, err))
 			continue
 		}
-		var err error
 		s.keys, err = s.agg.ApplyLevels(ev, se.levels, se.srcPartition, se.srcOffset, s.keys[:0])
 		if err != nil {
 			if errors.Is(err, window.ErrInvalidEvent) {
@@ -254,7 +252,10 @@ func (s *Stage) foldScoped(q int32, entries []scopedEntry) ([]error, error) {
 			return bad, err
 		}
 		for _, k := range s.keys {
-			s.owner[k] = q
+			// Looked up first: assigning an existing key rewrites it.
+			if cur, ok := s.owner[k]; !ok || cur != q {
+				s.owner[k] = q
+			}
 		}
 	}
 	return bad, nil
