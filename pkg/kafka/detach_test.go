@@ -109,6 +109,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// twoPartitions starts a broker with topic "in" of two partitions and
+// returns its address and a producer (closed with the test).
+func twoPartitions(t *testing.T) (string, *kafka.Producer) {
+	t.Helper()
+	_, addr := kafkatest.Start(t, "")
+	if err := kafka.EnsureTopics(context.Background(), []string{addr}, 1, kafka.TopicSpec{Name: "in", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: []string{addr}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	return addr, prod
+}
+
 // keysOn returns n keys with prefix that the producer's hash sends to
 // partition p of a topic of parts partitions.
 func keysOn(prefix string, p, parts, n int) []kafka.Record {
@@ -130,17 +146,9 @@ func keysOn(prefix string, p, parts, n int) []kafka.Record {
 // state must see it); a flush interrupted by the end of the run is
 // completed by the drain.
 func TestRunnerDetachedFlush(t *testing.T) {
-	_, addr := kafkatest.Start(t, "")
+	addr, prod := twoPartitions(t)
 	brokers := []string{addr}
 	ctx := context.Background()
-	if err := kafka.EnsureTopics(ctx, brokers, 1, kafka.TopicSpec{Name: "in", Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
-	prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
 	produce := func(recs []kafka.Record) {
 		t.Helper()
 		if err := prod.Produce(ctx, recs...); err != nil {
@@ -250,17 +258,9 @@ func TestRunnerFlushesAtOnceWhenCaughtUp(t *testing.T) {
 		{name: "disabled", caughtUp: -1, prompt: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, addr := kafkatest.Start(t, "")
+			addr, prod := twoPartitions(t)
 			brokers := []string{addr}
 			ctx := context.Background()
-			if err := kafka.EnsureTopics(ctx, brokers, 1, kafka.TopicSpec{Name: "in", Partitions: 2}); err != nil {
-				t.Fatal(err)
-			}
-			prod, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer prod.Close()
 			rec := &recorder{}
 			r, err := kafka.NewRunner(kafka.RunnerConfig{
 				Brokers: brokers, GroupID: "g", Topic: "in", Stage: "test",
