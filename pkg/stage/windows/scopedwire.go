@@ -105,9 +105,9 @@ var errMalformed = errors.New("malformed protobuf")
 func (r *scopedReader) read(value []byte) (firstForm bool, err error) {
 	r.entries, r.levels, r.spans = r.entries[:0], r.levels[:0], r.spans[:0]
 	for b := value; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false, fmt.Errorf("%w: %w", errMalformed, protowire.ParseError(n))
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return false, err
 		}
 		b = b[n:]
 		if typ == protowire.BytesType && num >= batchEventsField && num <= batchScopedField {
@@ -137,14 +137,27 @@ func (r *scopedReader) read(value []byte) (firstForm bool, err error) {
 	return firstForm, nil
 }
 
+// consumeTag is protowire.ConsumeTag refusing, as proto.Unmarshal does,
+// field numbers above protowire.MaxValidNumber.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int, error) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return 0, 0, n, fmt.Errorf("%w: %w", errMalformed, protowire.ParseError(n))
+	}
+	if num > protowire.MaxValidNumber {
+		return 0, 0, -1, fmt.Errorf("%w: field number %d", errMalformed, num)
+	}
+	return num, typ, n, nil
+}
+
 // readEntry parses one ScopedEvent.
 func (r *scopedReader) readEntry(b []byte) error {
 	var e scopedEntry
 	start := len(r.levels)
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%w: %w", errMalformed, protowire.ParseError(n))
+		num, typ, n, err := consumeTag(b)
+		if err != nil {
+			return err
 		}
 		b = b[n:]
 		switch {

@@ -136,6 +136,8 @@ func TestScopedReaderMatchesProto(t *testing.T) {
 		{"first form and scoped", append(slices.Clone(old), entry(bytesField(1, []byte("ev")), varint(2, 1))...)},
 		{"truncated varint in levels", entry(bytesField(2, []byte{0x80}))},
 		{"field number zero", []byte{0x00}},
+		{"field number above the maximum", protowire.AppendVarint(protowire.AppendVarint(nil, uint64(protowire.MaxValidNumber+1)<<3), 1)},
+		{"entry field number above the maximum", entry(protowire.AppendVarint(protowire.AppendVarint(nil, uint64(protowire.MaxValidNumber+1)<<3), 1))},
 		{"bad group", entry([]byte{0x0b})},
 		{"empty", nil},
 	} {
