@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 func ts(s string) *timestamppb.Timestamp {

@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // t0 is a Tuesday, 00:30 UTC: half an hour into a calendar day, so the

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // wilsonZ is the standard normal quantile for a two-sided 95 % interval.

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
 // randomEvents returns n events of every type over a few tenants, domains,

@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sendguard/sendguard/pkg/metrics"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func TestScopes(t *testing.T) {
