@@ -59,6 +59,7 @@ type Stage struct {
 	mx       ProviderEnricher
 	pending  []kafka.Record
 	events   *prometheus.CounterVec
+	counters map[[2]int32]prometheus.Counter // events' children by source and type
 	lookups  *prometheus.CounterVec
 	redriven prometheus.Counter
 }
@@ -71,7 +72,7 @@ var (
 
 // New returns the stage. reg may be nil.
 func New(pub Publisher, opts normalize.Options, reg prometheus.Registerer, options ...Option) (*Stage, error) {
-	s := &Stage{pub: pub, opts: opts, topic: topics.Events,
+	s := &Stage{pub: pub, opts: opts, topic: topics.Events, counters: make(map[[2]int32]prometheus.Counter),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_normalizer_events_total",
 			Help: "Canonical events produced, by source and type.",
@@ -116,20 +117,28 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 		return kafka.Permanent("envelope", fmt.Errorf("decode raw envelope: %w", err))
 	}
 	events, parseErr := normalize.Parse(env, s.opts)
+	tenant := []byte(env.GetTenant()) // shared by the events' headers, read-only
+	// The events' encodings share one buffer per envelope (sub-slices;
+	// the records own it until they are written).
+	var buf []byte
 	for _, ev := range events {
 		ev.Tenant = env.GetTenant() // the key decides the tenant, never the payload
 		s.enrichProvider(ctx, ev)
-		b, err := proto.Marshal(ev)
-		if err != nil {
+		if n := marshalEvent.Size(ev); cap(buf)-len(buf) < n {
+			buf = make([]byte, 0, max(64<<10, 2*n))
+		}
+		start := len(buf)
+		var err error
+		if buf, err = marshalEvent.MarshalAppend(buf, ev); err != nil {
 			return kafka.Permanent("marshal", err)
 		}
 		s.pending = append(s.pending, kafka.Record{
 			Topic:   s.topic,
 			Key:     topics.Key(ev.GetTenant(), ev.GetEventId()),
-			Value:   b,
-			Headers: EventHeaders(ev),
+			Value:   buf[start:len(buf):len(buf)],
+			Headers: eventHeaders(ev, tenant),
 		})
-		s.events.WithLabelValues(env.GetSource().String(), ev.GetType().String()).Inc()
+		s.eventCounter(env.GetSource(), ev.GetType()).Inc()
 	}
 	if parseErr != nil {
 		return kafka.Permanent(canonical.SourceWord(env.GetSource()), parseErr)
@@ -148,12 +157,33 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 // type that disagrees with the value would make the actuator skip the
 // event's suppressions.
 func EventHeaders(ev *sgv1.Event) map[string][]byte {
+	return eventHeaders(ev, []byte(ev.GetTenant()))
+}
+
+// eventHeaders is EventHeaders with the tenant header's value given.
+func eventHeaders(ev *sgv1.Event, tenant []byte) map[string][]byte {
 	h := make(map[string][]byte, 2)
-	h[kafka.HeaderTenant] = []byte(ev.GetTenant())
+	h[kafka.HeaderTenant] = tenant
 	if v, ok := canonical.EventHeader(ev); ok {
 		h[kafka.HeaderEvent] = v
 	}
 	return h
+}
+
+// marshalEvent encodes the events; its Size before MarshalAppend sizes
+// the buffer and caches the size for the encoding.
+var marshalEvent = proto.MarshalOptions{UseCachedSize: true}
+
+// eventCounter returns the events counter of source and type, looked up
+// in the vector once per pair.
+func (s *Stage) eventCounter(src sgv1.Source, typ sgv1.EventType) prometheus.Counter {
+	k := [2]int32{int32(src), int32(typ)}
+	c, ok := s.counters[k]
+	if !ok {
+		c = s.events.WithLabelValues(src.String(), typ.String())
+		s.counters[k] = c
+	}
+	return c
 }
 
 // enrichProvider asks the MX resolver, when there is one, for events the

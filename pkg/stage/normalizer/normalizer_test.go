@@ -1,8 +1,10 @@
 package normalizer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -316,5 +318,47 @@ func TestMXEnrichment(t *testing.T) {
 		if got := testutil.ToFloat64(s.lookups.WithLabelValues(result)); got != n {
 			t.Errorf("enrichments{result=%s} = %v, want %v", result, got, n)
 		}
+	}
+}
+
+// TestLargeEnvelopeEncodesEachEventApart: the events of one envelope are
+// encoded into shared buffers; each record's value is exactly its event's
+// encoding (what proto.Marshal writes), with no room to grow into its
+// neighbour's bytes, across buffer boundaries.
+func TestLargeEnvelopeEncodesEachEventApart(t *testing.T) {
+	const n = 3000 // about 300 KB of encodings: several 64 KB buffers
+	var payload strings.Builder
+	payload.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			payload.WriteByte(',')
+		}
+		fmt.Fprintf(&payload, `{"email":"r%d@acme-corp.io","timestamp":1795262400,"event":"delivered","sg_event_id":"e%d","sg_message_id":"m%d"}`, i, i, i)
+	}
+	payload.WriteByte(']')
+	s, out := newStage(t, normalize.Options{}, nil)
+	if err := s.Handle(context.Background(), envelope(t, sgv1.Source_SOURCE_SENDGRID, payload.String())); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs := decode(t, out.records)
+	if len(evs) != n {
+		t.Fatalf("%d events, want %d", len(evs), n)
+	}
+	ids := map[string]bool{}
+	for i, r := range out.records {
+		want, err := proto.Marshal(evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(r.Value, want) || cap(r.Value) != len(r.Value) {
+			t.Fatalf("record %d: value of %d bytes (cap %d), want its event's %d-byte encoding", i, len(r.Value), cap(r.Value), len(want))
+		}
+		ids[evs[i].GetEventId()] = true
+	}
+	if len(ids) != n {
+		t.Fatalf("%d distinct events, want %d", len(ids), n)
 	}
 }
