@@ -301,3 +301,49 @@ func TestRunnerFlushesAtOnceWhenCaughtUp(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushDetachedRetriesInOrder: a synchronous flush that fails is kept
+// and run again, before the next one, so everything is written once and in
+// the order it was handled.
+func TestFlushDetachedRetriesInOrder(t *testing.T) {
+	ctx := context.Background()
+	d := newDetacher()
+	d.first = false
+	failures := 1
+	d.failing = func() bool {
+		if failures > 0 {
+			failures--
+			return true
+		}
+		return false
+	}
+	var failed func(context.Context) error
+	for _, k := range []string{"a", "b"} {
+		if err := d.Handle(ctx, message(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kafka.FlushDetached(ctx, &failed, d); err == nil || failed == nil {
+		t.Fatalf("failing flush: err %v, kept %v", err, failed != nil)
+	}
+	if err := d.Handle(ctx, message("c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := kafka.FlushDetached(ctx, &failed, d); err != nil || failed != nil {
+		t.Fatalf("second flush: err %v, still kept %v", err, failed != nil)
+	}
+	if _, got := d.counts(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("flushed %v, want [a b c] once each", got)
+	}
+}
+
+// message is a kafka.Message holding only a key.
+type message string
+
+func (m message) Topic() string        { return "in" }
+func (m message) Partition() int       { return 0 }
+func (m message) Offset() int64        { return 0 }
+func (m message) Key() []byte          { return []byte(m) }
+func (m message) Value() []byte        { return nil }
+func (m message) Time() time.Time      { return time.Time{} }
+func (m message) Header(string) []byte { return nil }

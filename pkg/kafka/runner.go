@@ -230,10 +230,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		lastFlush = time.Now()
 		inflight  *detachedFlush // a Detacher's flush running in the background
 		next      = map[int]int64{}
-		// Per partition read: behind its end as of the last fetch.
-		behind  = map[int]bool{}
-		nBehind int
-		lagOf   = map[int]prometheus.Gauge{} // the lag gauge per partition
+		lagOf     = map[int]prometheus.Gauge{} // the lag gauge per partition read
+		lagging   = map[int]struct{}{}         // partitions behind their end as of the last fetch
 	)
 	detacher, detaches := r.handler.(Detacher)
 	var cycle fetchDeadline
@@ -306,7 +304,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	for {
 		interval := r.cfg.CommitInterval
-		if r.cfg.CaughtUpInterval > 0 && len(behind) > 0 && nBehind == 0 {
+		if r.cfg.CaughtUpInterval > 0 && len(lagOf) > 0 && len(lagging) == 0 {
 			interval = min(interval, r.cfg.CaughtUpInterval)
 		}
 		if len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= interval) {
@@ -344,14 +342,10 @@ func (r *Runner) Run(ctx context.Context) error {
 				lagOf[m.Partition] = g
 			}
 			g.Set(float64(lag))
-			if was, seen := behind[m.Partition]; !seen || was != (lag > 0) {
-				behind[m.Partition] = lag > 0
-				switch {
-				case lag > 0:
-					nBehind++
-				case seen:
-					nBehind--
-				}
+			if lag > 0 {
+				lagging[m.Partition] = struct{}{}
+			} else {
+				delete(lagging, m.Partition)
 			}
 		}
 		if n, ok := next[m.Partition]; !ok || n != m.Offset {
@@ -375,6 +369,29 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		pending = append(pending, m)
 	}
+}
+
+// FlushDetached is Flush for a Detacher, for callers that flush
+// synchronously (a handler's Flush, tests): it runs the flush that failed
+// last time (*failed), if any, then detaches and runs a new one, keeping
+// it in *failed when it fails, so a retried FlushDetached writes
+// everything in order.
+func FlushDetached(ctx context.Context, failed *func(context.Context) error, d Detacher) error {
+	if *failed != nil {
+		if err := (*failed)(ctx); err != nil {
+			return err
+		}
+		*failed = nil
+	}
+	flush, err := d.Detach(ctx)
+	if err != nil {
+		return err
+	}
+	if err := flush(ctx); err != nil {
+		*failed = flush
+		return err
+	}
+	return nil
 }
 
 // fetchDeadline is the context bounding fetches by the time the pending

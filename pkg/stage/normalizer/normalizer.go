@@ -51,17 +51,18 @@ const HeaderRedrivenFrom = "sg-redriven-from"
 
 // Stage is a kafka.Handler and kafka.Detacher: events produced for the
 // envelopes handled since the last flush are written before the runner
-// commits those envelopes (Detach; Flush does the same synchronously).
+// commits those envelopes (Detach; Flush does the same at once).
 type Stage struct {
-	pub      Publisher
-	opts     normalize.Options
-	topic    string
-	mx       ProviderEnricher
-	pending  []kafka.Record
-	events   *prometheus.CounterVec
-	counters map[[2]int32]prometheus.Counter // events' children by source and type
-	lookups  *prometheus.CounterVec
-	redriven prometheus.Counter
+	pub       Publisher
+	opts      normalize.Options
+	topic     string
+	mx        ProviderEnricher
+	pending   []kafka.Record
+	unflushed func(context.Context) error // Flush's failed write
+	events    *prometheus.CounterVec
+	counters  map[[2]int32]prometheus.Counter // events' children by source and type
+	lookups   *prometheus.CounterVec
+	redriven  prometheus.Counter
 }
 
 var (
@@ -211,6 +212,9 @@ func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 	recs := s.pending
 	s.pending = nil
 	return func(ctx context.Context) error {
+		if len(recs) == 0 {
+			return nil
+		}
 		if err := s.pub.Produce(ctx, recs...); err != nil {
 			return fmt.Errorf("publish events: %w", err)
 		}
@@ -218,15 +222,8 @@ func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 	}, nil
 }
 
-// Flush writes the pending events; on failure they stay pending and the
-// runner retries without committing.
+// Flush is Detach and the returned function, run at once; a write that
+// failed is run again, first, by the next Flush.
 func (s *Stage) Flush(ctx context.Context) error {
-	if len(s.pending) == 0 {
-		return nil
-	}
-	if err := s.pub.Produce(ctx, s.pending...); err != nil {
-		return fmt.Errorf("publish events: %w", err)
-	}
-	s.pending = s.pending[:0]
-	return nil
+	return kafka.FlushDetached(ctx, &s.unflushed, s)
 }

@@ -277,7 +277,7 @@ func (s *Admit) restore(ctx context.Context, p int32, from int64) error {
 // records first, then ClickHouse rows (looked up first when they may
 // already be there).
 func (s *Admit) Flush(ctx context.Context) error {
-	return flushDetached(ctx, &s.unflushed, s.Detach)
+	return kafka.FlushDetached(ctx, &s.unflushed, s)
 }
 
 // Detach takes what was admitted since the previous Detach (sealed scoped
@@ -348,28 +348,6 @@ func (s *Admit) Detach(context.Context) (func(context.Context) error, error) {
 		}
 		return nil
 	}, nil
-}
-
-// flushDetached is Flush for a kafka.Detacher: it runs the flush that
-// failed last time (*unflushed), if any, then detaches and runs a new one,
-// keeping it in *unflushed when it fails, so a retried Flush writes
-// everything in order.
-func flushDetached(ctx context.Context, unflushed *func(context.Context) error, detach func(context.Context) (func(context.Context) error, error)) error {
-	if *unflushed != nil {
-		if err := (*unflushed)(ctx); err != nil {
-			return err
-		}
-		*unflushed = nil
-	}
-	flush, err := detach(ctx)
-	if err != nil {
-		return err
-	}
-	if err := flush(ctx); err != nil {
-		*unflushed = flush
-		return err
-	}
-	return nil
 }
 
 // insertable returns the events of rows minus those the checker finds

@@ -298,7 +298,7 @@ func (s *Stage) foldUpdates(q int32, batch *sgv1.ScopedBatch) ([]error, error) {
 // published ones when SnapshotEvery has passed (one per scope, however many
 // events changed it). It is Detach and the returned function, run at once.
 func (s *Stage) Flush(ctx context.Context) error {
-	return flushDetached(ctx, &s.unflushed, s.Detach)
+	return kafka.FlushDetached(ctx, &s.unflushed, s)
 }
 
 // Detach builds what Flush writes (kafka.Detacher) and returns the function
