@@ -136,6 +136,39 @@ func TestAdmitSegmentsRestoreAndExpire(t *testing.T) {
 	}
 }
 
+// TestAdmitExpiredSegmentsScanInterval: segments are looked at again only
+// once the partition's greatest watermark moved a minute of event time, so
+// an expirable segment waits for that, and is returned then.
+func TestAdmitExpiredSegmentsScanInterval(t *testing.T) {
+	base := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	a := NewAdmission(AdmitConfig{Lateness: time.Hour, Retention: 2 * time.Hour})
+	admit := func(off int64, id string, at time.Time) {
+		t.Helper()
+		if v, err := a.Admit(1, off, time.Time{}, ev(typDelivered, at, withID(id))); err != nil || v != Admitted {
+			t.Fatalf("admit %s: %v %v", id, v, err)
+		}
+	}
+	admit(0, "a", base)
+	k1, _, _ := a.TakeSegment(1)
+	admit(1, "b", base.Add(2*time.Hour-10*time.Second))
+	a.TakeSegment(1)
+	if got := a.ExpiredSegments(1); len(got) != 0 {
+		t.Fatalf("expired too early: %v", got)
+	}
+	// k1 is expirable from here on, but the watermark moved only 30s.
+	admit(2, "c", base.Add(2*time.Hour+20*time.Second))
+	if got := a.ExpiredSegments(1); len(got) != 0 {
+		t.Fatalf("scanned before the watermark moved a minute: %v", got)
+	}
+	admit(3, "d", base.Add(2*time.Hour+55*time.Second))
+	if got := a.ExpiredSegments(1); len(got) != 1 || got[0] != k1 {
+		t.Fatalf("expired = %v, want [%s]", got, k1)
+	}
+	if got := a.ExpiredSegments(1); len(got) != 0 {
+		t.Fatalf("returned twice: %v", got)
+	}
+}
+
 // record is one fanned-out scoped record.
 type record struct {
 	ev     *sgv1.Event

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"net/http"
+	_ "net/http/pprof" // served by -bench.pprof
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -21,6 +22,7 @@ var (
 	benchRate     = flag.Float64("bench.rate", 0, "target events/s of BenchmarkPipeline (0: as fast as possible)")
 	benchConc     = flag.Int("bench.concurrency", 8, "requests in flight (pipeline) or callers (check)")
 	benchHeap     = flag.String("bench.heapprofile", "", "write a heap profile of the running stack after the load (memory per active scope)")
+	benchPprof    = flag.String("bench.pprof", "", "serve net/http/pprof on this address during the benchmark (profiles of a phase of a long soak)")
 )
 
 // gauge reads one unlabelled metric from the stack's /metrics.
@@ -50,6 +52,9 @@ func gauge(tb testing.TB, base, name string) float64 {
 // accounting, broker lag), so `go test -cpuprofile` profiles the whole
 // pipeline. Run it once: -run '^$' -bench Pipeline -benchtime 1x.
 func BenchmarkPipeline(b *testing.B) {
+	if *benchPprof != "" {
+		go func() { _ = http.ListenAndServe(*benchPprof, nil) }()
+	}
 	s := startBenchStack(b, 10*time.Second)
 	sink := drive.NewHTTPSink(s.http, drive.Keys{"default": benchKey}, *benchConc)
 	defer sink.Close()
