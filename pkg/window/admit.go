@@ -65,7 +65,7 @@ type AdmitEntry struct {
 // incremental checkpoint of the partition (bytes proportional to the new
 // ids, never the whole set); Restore rebuilds a partition from its live
 // segments, keeping only ids below the offset consumption resumes from.
-// Memory is 32 to 50 bytes per retained id (rate × Retention; see idKey).
+// Memory is 25 to 40 bytes per retained id (rate × Retention; see idSet).
 // Admission is not safe for concurrent use.
 type Admission struct {
 	lateness, retention, maxFuture int64
@@ -86,18 +86,16 @@ type admitPartition struct {
 type admitTenant struct {
 	wm, lastSweep int64
 	wmSet         bool
-	ids           map[idKey]int64 // event id (hashed) -> event time
+	ids           idSet
 }
 
 // idKey is a 128-bit hash of an event id (two independently seeded
-// maphash sums). Admission remembers ids as these pointer-free keys, so the
-// garbage collector never scans the set (at a sustained 50k events/s the
-// scan of millions of id strings cost a fifth of the CPU and grew with the
-// run) and an id costs 32 to 50 bytes (with the map's free slots) whatever
-// its length. Two distinct ids of one tenant and partition collide, and
-// the later one would be taken for a duplicate, with probability about
-// n²/2¹²⁹ for n retained ids: below 10⁻²⁴ for 10⁷ ids. The seeds are per
-// process: the set is rebuilt from the segments, which hold the ids.
+// maphash sums). Admission remembers ids as these pointer-free hashes (in
+// an idSet, 96 bits of them with the event second), so the garbage
+// collector never scans the set (at a sustained 50k events/s the scan of
+// millions of id strings cost a fifth of the CPU and grew with the run)
+// and an id costs the same whatever its length. The seeds are per process:
+// the set is rebuilt from the segments, which hold the ids.
 type idKey [2]uint64
 
 var idSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
@@ -152,7 +150,7 @@ func (a *Admission) Admit(p int32, off int64, logTime time.Time, ev *sgv1.Event)
 	tenant := ev.GetTenant()
 	ti := ap.tenants[tenant]
 	if ti == nil {
-		ti = &admitTenant{ids: make(map[idKey]int64)}
+		ti = &admitTenant{ids: newIDSet()}
 		ap.tenants[tenant] = ti
 	}
 	isPostmaster := ev.GetType() == sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS
@@ -164,7 +162,7 @@ func (a *Admission) Admit(p int32, off int64, logTime time.Time, ev *sgv1.Event)
 	}
 	id := ev.GetEventId()
 	k := keyOf(id)
-	if _, ok := ti.ids[k]; ok {
+	if ti.ids.has(k) {
 		return Duplicate, nil
 	}
 	ti.remember(k, t, !isPostmaster, a.retention)
@@ -177,7 +175,7 @@ func (a *Admission) Admit(p int32, off int64, logTime time.Time, ev *sgv1.Event)
 
 // remember records id; counted events move the watermark and sweep.
 func (ti *admitTenant) remember(id idKey, t int64, moveWM bool, retention int64) {
-	ti.ids[id] = t
+	ti.ids.add(id, t)
 	if !moveWM || (ti.wmSet && t <= ti.wm) {
 		return
 	}
@@ -186,12 +184,7 @@ func (ti *admitTenant) remember(id idKey, t int64, moveWM bool, retention int64)
 	}
 	ti.wm, ti.wmSet = t, true
 	if ti.wm-ti.lastSweep > max(retention/4, int64(time.Minute)) {
-		cut := ti.wm - retention
-		for k, at := range ti.ids {
-			if at < cut {
-				delete(ti.ids, k)
-			}
-		}
+		ti.ids.dropBefore(ti.wm - retention)
 		ti.lastSweep = ti.wm
 	}
 }
@@ -201,7 +194,7 @@ func (a *Admission) Len() int {
 	n := 0
 	for _, ap := range a.parts {
 		for _, ti := range ap.tenants {
-			n += len(ti.ids)
+			n += ti.ids.len()
 		}
 	}
 	return n
@@ -373,10 +366,10 @@ func (a *Admission) Restore(p int32, from int64, segments map[string][]byte) ([]
 			}
 			ti := ap.tenants[e.Tenant]
 			if ti == nil {
-				ti = &admitTenant{ids: make(map[idKey]int64)}
+				ti = &admitTenant{ids: newIDSet()}
 				ap.tenants[e.Tenant] = ti
 			}
-			ti.ids[keyOf(e.EventID)] = e.At
+			ti.ids.add(keyOf(e.EventID), e.At)
 			if !e.Postmaster && (!ti.wmSet || e.At > ti.wm) {
 				ti.wm, ti.wmSet, ti.lastSweep = e.At, true, e.At
 				ap.maxWM = max(ap.maxWM, e.At)

@@ -22,6 +22,7 @@ var (
 	benchRate     = flag.Float64("bench.rate", 0, "target events/s of BenchmarkPipeline (0: as fast as possible)")
 	benchConc     = flag.Int("bench.concurrency", 8, "requests in flight (pipeline) or callers (check)")
 	benchHeap     = flag.String("bench.heapprofile", "", "write a heap profile of the running stack after the load (memory per active scope)")
+	benchSpikes   = flag.Int("bench.spikes", 3, "complaint spikes injected over the load of BenchmarkPipeline (more make a steadier detection p99)")
 	benchPprof    = flag.String("bench.pprof", "", "serve net/http/pprof on this address during the benchmark (profiles of a phase of a long soak)")
 )
 
@@ -61,7 +62,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for b.Loop() {
 		res, err := drive.Pipeline(context.Background(), drive.PipelineConfig{
 			Sink: sink, Kafka: []string{s.kafka}, Tenant: "default", Duration: *benchDuration, Rate: *benchRate,
-			Batch: 1000, Concurrency: *benchConc, Spikes: 3, Drain: 120 * time.Second,
+			Batch: 1000, Concurrency: *benchConc, Spikes: *benchSpikes, Drain: 120 * time.Second,
 		})
 		if err != nil {
 			b.Fatal(err)
