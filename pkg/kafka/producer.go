@@ -31,6 +31,10 @@ type ProducerConfig struct {
 	WriteTimeout time.Duration
 }
 
+// SmallCallRecords is the most records of a Produce call that the
+// producer's small-batch writer takes (see Producer).
+const SmallCallRecords = 32
+
 // DefaultBatchBytes keeps produce requests under Kafka's default
 // message.max.bytes.
 const DefaultBatchBytes = 1_000_000
@@ -55,9 +59,18 @@ func (c *ProducerConfig) defaults() {
 
 // Producer writes records with acks=all. It is safe for concurrent use;
 // concurrent calls share batches.
+//
+// It has two kafka-go writers over one transport: calls of up to
+// SmallCallRecords records (a flush's few state or scoped records, a
+// request's envelope) go to one whose batches hold SmallCallRecords, larger
+// calls to one whose batches hold BatchSize. kafka-go allocates a batch's
+// whole capacity (152 B per record) for its first record: with one writer
+// of 1,000-record batches, the pipeline's one-record batches were a tenth
+// of everything it allocated. A call goes to one writer, so the records of
+// a call keep their order; calls made one after another complete in order.
 type Producer struct {
-	w       *kafkago.Writer
-	tr      *kafkago.Transport
+	w, small *kafkago.Writer
+	tr       *kafkago.Transport
 	written *prometheus.CounterVec
 	failed  *prometheus.CounterVec
 }
@@ -69,14 +82,13 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) (*Producer, erro
 		return nil, errors.New("kafka producer: no brokers")
 	}
 	tr := &kafkago.Transport{DialTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second}
-	p := &Producer{
-		tr: tr,
-		w: &kafkago.Writer{
+	writer := func(batchSize int) *kafkago.Writer {
+		return &kafkago.Writer{
 			Transport:    tr,
 			Addr:         kafkago.TCP(cfg.Brokers...),
 			Balancer:     &kafkago.Hash{},
 			RequiredAcks: kafkago.RequireAll,
-			BatchSize:    cfg.BatchSize,
+			BatchSize:    batchSize,
 			BatchBytes:   cfg.BatchBytes,
 			BatchTimeout: cfg.BatchTimeout,
 			MaxAttempts:  cfg.MaxAttempts,
@@ -85,7 +97,12 @@ func NewProducer(cfg ProducerConfig, reg prometheus.Registerer) (*Producer, erro
 			// Topics are created explicitly by EnsureTopics with their
 			// partition counts; a typo must not create a topic silently.
 			AllowAutoTopicCreation: false,
-		},
+		}
+	}
+	p := &Producer{
+		tr:    tr,
+		w:     writer(cfg.BatchSize),
+		small: writer(min(SmallCallRecords, cfg.BatchSize)),
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sendguard_kafka_produced_records_total",
 			Help: "Records acknowledged by the broker, by topic.",
@@ -122,7 +139,11 @@ func (p *Producer) Produce(ctx context.Context, records ...Record) error {
 			msgs[i].Headers = append(msgs[i].Headers, kafkago.Header{Key: k, Value: v})
 		}
 	}
-	err := p.w.WriteMessages(ctx, msgs...)
+	w := p.w
+	if len(msgs) <= SmallCallRecords {
+		w = p.small
+	}
+	err := w.WriteMessages(ctx, msgs...)
 	if err == nil {
 		countByTopic(p.written, records, nil)
 		return nil
@@ -139,7 +160,7 @@ func (p *Producer) Produce(ctx context.Context, records ...Record) error {
 
 // Close flushes pending writes and closes connections.
 func (p *Producer) Close() error {
-	err := p.w.Close()
+	err := errors.Join(p.w.Close(), p.small.Close())
 	p.tr.CloseIdleConnections()
 	if err != nil {
 		return fmt.Errorf("close producer: %w", err)

@@ -123,11 +123,17 @@ func readPartition(ctx context.Context, client *kafkago.Client, topic string, pa
 	return nil
 }
 
-// readBytes reads a record's key or value; nil stays nil (tombstone).
+// readBytes reads a record's key or value into a slice of its length
+// (io.ReadAll would start every one, however short, at 512 bytes); nil
+// stays nil (tombstone).
 func readBytes(b kafkago.Bytes) ([]byte, error) {
 	if b == nil {
 		return nil, nil
 	}
 	defer b.Close()
-	return io.ReadAll(b)
+	out := make([]byte, b.Len())
+	if _, err := io.ReadFull(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -132,6 +133,8 @@ type HTTPSink struct {
 	base   string
 	keys   Keys
 	client *http.Client
+	// bytesPerEvent is the last body's size per event, to size the next.
+	bytesPerEvent atomic.Int64
 }
 
 // NewHTTPSink returns a sink for the ingest HTTP address (host:port or
@@ -159,12 +162,15 @@ func (s *HTTPSink) Send(ctx context.Context, tenant string, evs []*sgv1.Event) (
 	if err != nil {
 		return 0, err
 	}
-	var body []byte
+	body := make([]byte, 0, int64(len(evs))*(s.bytesPerEvent.Load()+16))
 	for _, ev := range evs {
 		if body, err = canonical.AppendMarshal(body, ev); err != nil {
 			return 0, fmt.Errorf("marshal %s: %w", ev.GetEventId(), err)
 		}
 		body = append(body, '\n')
+	}
+	if len(evs) > 0 {
+		s.bytesPerEvent.Store(int64(len(body) / len(evs)))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/v1/events", bytes.NewReader(body))
 	if err != nil {
