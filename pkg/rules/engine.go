@@ -301,6 +301,8 @@ func (e *Engine) Evaluate(snap *sgv1.WindowSnapshot) []*sgv1.Decision {
 	if err != nil {
 		return nil
 	}
+	// Nothing keeps act past this call: its metrics' buffers are reused.
+	defer act.m.Release()
 
 	var fired, shadow []firing
 	for _, cr := range rules {

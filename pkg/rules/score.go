@@ -48,6 +48,7 @@ func (w Weights) Score(snap *sgv1.WindowSnapshot) ScoreCard {
 	if err != nil {
 		a = &activation{snap: &sgv1.WindowSnapshot{}}
 	}
+	defer a.m.Release()
 	return w.score(a)
 }
 

@@ -3,6 +3,7 @@ package window
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
@@ -147,13 +148,29 @@ func MetricsOf(snap *sgv1.WindowSnapshot) (Metrics, error) {
 	if sc == nil {
 		return m, nil
 	}
-	m.tot = new(layoutTotals)
+	m.tot = totalsPool.Get().(*layoutTotals)
+	*m.tot = layoutTotals{}
 	v := sc.GetTotals()
 	for i := range m.tot {
 		copy(m.tot[i].c[:], v[i*int(nCounters):(i+1)*int(nCounters)])
 	}
 	copy(m.neg[:], v[nLayoutWindows*int(nCounters):])
 	return m, nil
+}
+
+// totalsPool recycles the totals of released Metrics: the rule evaluator
+// derives the metrics of every snapshot it reads, several thousand a
+// second.
+var totalsPool = sync.Pool{New: func() any { return new(layoutTotals) }}
+
+// Release hands m's buffers back for reuse by a later MetricsOf; m and
+// every copy of it must not be used afterwards. Not releasing is fine: the
+// collector takes them.
+func (m *Metrics) Release() {
+	if m.tot != nil {
+		totalsPool.Put(m.tot)
+		m.tot = nil
+	}
 }
 
 // CheckCounters reports an error when snap's counters have a layout this
@@ -316,6 +333,7 @@ func MetricValue(snap *sgv1.WindowSnapshot, name string) float64 {
 	if err != nil {
 		return 0
 	}
+	defer m.Release()
 	v, _ := m.Get(name)
 	return v
 }

@@ -61,6 +61,9 @@ func TestCompactSnapshotDerivesEveryMetric(t *testing.T) {
 		if _, ok := m.Get("no_such_metric"); ok || m.Has("no_such_metric") {
 			t.Errorf("%v: an unknown name has a value", k)
 		}
+		// The next scope's MetricsOf reuses these buffers: its values
+		// must be its own.
+		m.Release()
 	}
 }
 

@@ -69,6 +69,13 @@ type PipelineResult struct {
 	// evaluator and the actuator.
 	SnapshotP50MS float64 `json:"detect_snapshot_p50_ms"`
 	SnapshotP99MS float64 `json:"detect_snapshot_p99_ms"`
+	// EventsTopicP50MS and EventsTopicP99MS run from the acknowledgement to
+	// the moment the bench read the crossing complaint on sg.events.v1
+	// (ingest and normalizer); DetectLatenciesMS is each spike's detection
+	// latency in the order they were injected (0: not detected).
+	EventsTopicP50MS  float64   `json:"detect_events_topic_p50_ms"`
+	EventsTopicP99MS  float64   `json:"detect_events_topic_p99_ms"`
+	DetectLatenciesMS []float64 `json:"detect_latencies_ms"`
 	// EventsMissing and EventsRepeated compare acknowledged ids with
 	// sg.events.v1; WindowExpected and WindowCounted compare acknowledged
 	// events with the growth of the tenant scope's 28d counts.
@@ -236,6 +243,9 @@ type spike struct {
 	warmed  atomic.Int64 // delivered_24h seen in its domain snapshots
 	ackedAt atomic.Int64 // unix nanos the crossing batch was acknowledged
 	counted atomic.Int64 // unix nanos a domain snapshot first counted the crossing complaint
+	// normalized is the unix nanos the crossing complaint was read on
+	// sg.events.v1.
+	normalized atomic.Int64
 	paused  atomic.Int64 // unix nanos the pause command was read
 }
 
@@ -306,12 +316,14 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	now := time.Now().UTC()
 	spikes := make([]*spike, cfg.Spikes)
 	byKey := map[string]*spike{}
+	byCrossingID := map[string]*spike{} // read-only once built
 	var spikeKeys []string
 	for i := range spikes {
 		d := fmt.Sprintf("spike%d-%s.example", i, run)
 		w, e := loadgen.DomainSpike(cfg.Tenant, d, now, spikeDelivered, spikeComplaints, fmt.Sprintf("%ss%d", prefix, i))
 		s := &spike{domain: d, key: string(topics.Key(cfg.Tenant, "domain", d)), warmup: w, events: e}
 		spikes[i], byKey[s.key] = s, s
+		byCrossingID[e[spikeCrossing-1].GetEventId()] = s
 		spikeKeys = append(spikeKeys, s.key)
 	}
 
@@ -391,6 +403,9 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 			_, id, ok := strings.Cut(string(r.key), "|")
 			if ok {
 				tr.see(id)
+				if s := byCrossingID[id]; s != nil {
+					s.normalized.CompareAndSwap(0, time.Now().UnixNano())
+				}
 			}
 		})
 	}
@@ -523,18 +538,25 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	res.DrainSeconds = round(drainEnd.Sub(loadEnd).Seconds(), 3)
 	res.IngestEventsPerSec = round(float64(res.Acked)/loadEnd.Sub(start).Seconds(), 0)
 	res.EventsPerSec = round(float64(res.Acked)/drainEnd.Sub(start).Seconds(), 0)
-	var lat, toSnapshot []time.Duration
-	for _, s := range spikes {
+	var lat, toSnapshot, toEvents []time.Duration
+	res.DetectLatenciesMS = make([]float64, len(spikes))
+	for i, s := range spikes {
 		p, a := s.paused.Load(), s.ackedAt.Load()
 		if p == 0 || a == 0 {
 			continue
 		}
 		res.SpikesDetected++
-		lat = append(lat, max(0, time.Duration(p-a)))
+		d := max(0, time.Duration(p-a))
+		lat = append(lat, d)
+		res.DetectLatenciesMS[i] = round(float64(d)/float64(time.Millisecond), 3)
 		if c := s.counted.Load(); c != 0 {
 			toSnapshot = append(toSnapshot, max(0, time.Duration(c-a)))
 		}
+		if n := s.normalized.Load(); n != 0 {
+			toEvents = append(toEvents, max(0, time.Duration(n-a)))
+		}
 	}
+	res.EventsTopicP50MS, res.EventsTopicP99MS = percentileMS(toEvents, 0.5), percentileMS(toEvents, 0.99)
 	res.DetectP50MS, res.DetectP99MS, res.DetectMaxMS = percentileMS(lat, 0.5), percentileMS(lat, 0.99), percentileMS(lat, 1)
 	res.SnapshotP50MS, res.SnapshotP99MS = percentileMS(toSnapshot, 0.5), percentileMS(toSnapshot, 0.99)
 	lagMu.Lock()
