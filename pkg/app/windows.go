@@ -87,7 +87,8 @@ func AddWindows(ctx context.Context, e *Env, opts WindowsOptions) (*windows.Stag
 	if snapEvery <= 0 {
 		snapEvery = windows.DefaultSnapshotEvery
 	}
-	e.Every("window snapshots", snapEvery, s.PublishSnapshots)
+	// Urgent changes go out at every call, the others every snapEvery.
+	e.Every("window snapshots", min(snapEvery, windows.UrgentSnapshotEvery), s.PublishSnapshots)
 	tick := opts.Tick
 	if tick <= 0 {
 		tick = 30 * time.Second

@@ -97,8 +97,8 @@ func compressionCodec(name string) (kafkago.Compression, error) {
 type Producer struct {
 	w, small *kafkago.Writer
 	tr       *kafkago.Transport
-	written *prometheus.CounterVec
-	failed  *prometheus.CounterVec
+	written  *prometheus.CounterVec
+	failed   *prometheus.CounterVec
 }
 
 // NewProducer returns a producer for cfg. reg may be nil.

@@ -114,7 +114,8 @@ type Aggregator struct {
 	lateness  time.Duration
 	scopes    map[ScopeKey]*scopeState
 	dirty     map[ScopeKey]struct{}
-	watermark map[string]int64 // tenant -> newest accepted event time (unix ns)
+	urgent    map[ScopeKey]struct{} // changed by an UrgentType event since Urgent
+	watermark map[string]int64      // tenant -> newest accepted event time (unix ns)
 	stats     Stats
 	keyBuf    []ScopeKey
 }
@@ -145,6 +146,7 @@ func New(cfg Config) *Aggregator {
 		lateness:  lateness,
 		scopes:    make(map[ScopeKey]*scopeState),
 		dirty:     make(map[ScopeKey]struct{}),
+		urgent:    make(map[ScopeKey]struct{}),
 		watermark: make(map[string]int64),
 	}
 }
@@ -217,6 +219,9 @@ func (a *Aggregator) Apply(ev *sgv1.Event) ([]ScopeKey, error) {
 		}
 		s.apply(ev, t, &d, counts)
 		a.markDirty(s)
+		if UrgentType(ev.GetType()) {
+			a.markUrgent(s)
+		}
 		changed = append(changed, k)
 	}
 	if len(changed) == 0 {
@@ -306,6 +311,51 @@ func (a *Aggregator) Dirty() []ScopeKey {
 	return out
 }
 
+// UrgentType reports whether events of type t are rare signals that can
+// trip a stop rule by themselves (a complaint crossing a complaint rate, an
+// unsubscribe, a rejection, a failed authentication, a spam-folder
+// placement, a postmaster reputation): the scopes they change are worth
+// announcing before the next regular snapshot publication. Deliveries,
+// opens, bounces and the like change rates by small steps and wait for it.
+func UrgentType(t sgv1.EventType) bool {
+	switch t {
+	case sgv1.EventType_EVENT_TYPE_COMPLAINED, sgv1.EventType_EVENT_TYPE_UNSUBSCRIBED,
+		sgv1.EventType_EVENT_TYPE_REJECTED, sgv1.EventType_EVENT_TYPE_AUTH_CHECK,
+		sgv1.EventType_EVENT_TYPE_PLACEMENT_TEST, sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS:
+		return true
+	}
+	return false
+}
+
+// Urgent returns the scopes changed by an UrgentType event since the
+// previous call, sorted, and clears that set. They are in Dirty's set too:
+// Urgent tells which of the changed scopes to announce first.
+func (a *Aggregator) Urgent() []ScopeKey {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.urgent) == 0 {
+		return nil
+	}
+	out := make([]ScopeKey, 0, len(a.urgent))
+	for k := range a.urgent {
+		out = append(out, k)
+		if s := a.scopes[k]; s != nil {
+			s.urgent = false
+		}
+	}
+	clear(a.urgent)
+	sortKeys(out)
+	return out
+}
+
+// markUrgent adds s to the urgent set. a.mu is held.
+func (a *Aggregator) markUrgent(s *scopeState) {
+	if !s.urgent {
+		a.urgent[s.key] = struct{}{}
+		s.urgent = true
+	}
+}
+
 // markDirty adds s to the dirty set; a scope already in it (the common
 // case: many events per scope between two flushes) costs no map write.
 // a.mu is held.
@@ -354,6 +404,7 @@ func (a *Aggregator) Expire(now time.Time) []ScopeKey {
 		if s.asOf < cut {
 			delete(a.scopes, k)
 			delete(a.dirty, k)
+			delete(a.urgent, k)
 			out = append(out, k)
 		}
 	}

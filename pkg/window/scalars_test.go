@@ -1,6 +1,7 @@
 package window
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,4 +142,51 @@ func TestActiveDaysAndNegativeContacts(t *testing.T) {
 	b := newAgg(t0, 0)
 	mustApply(t, b, ev(typSent, t0))
 	wantMetrics(t, b.Snapshot(tenantKey), map[string]float64{"active_days": 0})
+}
+
+// TestUrgentScopes: scopes changed by a complaint are urgent, through
+// Apply and ApplyLevels alike; a delivery's are only dirty; a replayed
+// record changes nothing.
+func TestUrgentScopes(t *testing.T) {
+	a := New(Config{Now: func() time.Time { return t0 }})
+	c := ev(typComplained, t0, withID("c1"))
+	d := ev(typDelivered, t0, withID("d1"))
+	if _, err := a.Apply(d); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Urgent(); len(got) != 0 {
+		t.Fatalf("a delivery made %v urgent", got)
+	}
+	keys, err := a.Apply(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Urgent(); len(keys) == 0 || fmt.Sprint(got) != fmt.Sprint(sortedKeys(keys)) {
+		t.Fatalf("Urgent after a complaint = %v, want %v", got, keys)
+	}
+	if got := a.Urgent(); len(got) != 0 {
+		t.Fatalf("Urgent twice: %v", got)
+	}
+
+	b := New(Config{Now: func() time.Time { return t0 }})
+	levels := []sgv1.ScopeLevel{sgv1.ScopeLevel_SCOPE_LEVEL_TENANT, sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN}
+	got, err := b.ApplyLevels(c, levels, 0, 7, nil)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("ApplyLevels: %v %v", got, err)
+	}
+	if u := b.Urgent(); fmt.Sprint(u) != fmt.Sprint(sortedKeys(got)) {
+		t.Fatalf("Urgent after ApplyLevels = %v, want %v", u, got)
+	}
+	if _, err := b.ApplyLevels(c, levels, 0, 7, nil); err != nil {
+		t.Fatal(err)
+	}
+	if u := b.Urgent(); len(u) != 0 {
+		t.Fatalf("a replayed complaint made %v urgent", u)
+	}
+}
+
+func sortedKeys(ks []ScopeKey) []ScopeKey {
+	out := append([]ScopeKey(nil), ks...)
+	sortKeys(out)
+	return out
 }

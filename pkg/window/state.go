@@ -39,8 +39,8 @@ type scopeState struct {
 	// folded in through ApplyScoped: a record at or below it is a replay.
 	src map[int32]int64
 	// dirty: the key is in the aggregator's dirty set (markDirty), so an
-	// event need not insert it again.
-	dirty bool
+	// event need not insert it again; urgent: likewise in its urgent set.
+	dirty, urgent bool
 }
 
 // postmasterState is the latest postmaster stats by event time.

@@ -246,7 +246,7 @@ type spike struct {
 	// normalized is the unix nanos the crossing complaint was read on
 	// sg.events.v1.
 	normalized atomic.Int64
-	paused  atomic.Int64 // unix nanos the pause command was read
+	paused     atomic.Int64 // unix nanos the pause command was read
 }
 
 const spikeDelivered, spikeComplaints = 600, 6

@@ -87,7 +87,7 @@ type Admit struct {
 	nScoped    int       // partitions of sg.scoped-events.v1
 	nScopedAt  time.Time // when nScoped was read
 	batches    map[int]*scopedBatch
-	sealedLen  map[int]int // length of each partition's last sealed batch
+	sealedLen  map[int]int         // length of each partition's last sealed batch
 	levelsOf   [][]sgv1.ScopeLevel // addScoped's scratch, by partition
 	touched    []int               // addScoped's scratch
 	counted    []byte              // addScoped's scratch

@@ -333,3 +333,70 @@ func benchLogger() *zap.Logger {
 	}
 	return zap.NewNop()
 }
+
+// TestUrgentSnapshotsGoFirst: between two regular publications, the scopes
+// a complaint changed are published at the next call; scopes changed only
+// by deliveries wait for SnapshotEvery.
+func TestUrgentSnapshotsGoFirst(t *testing.T) {
+	now := time.Now()
+	pub := &collect{}
+	s, err := New(window.Config{Now: func() time.Time { return now }}, pub, emptyState, zap.NewNop(), nil, 250*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	at := now.Add(-time.Minute)
+	apply := func(id string, typ sgv1.EventType, dom string) map[string]bool {
+		t.Helper()
+		keys, err := s.Aggregator().Apply(&sgv1.Event{EventId: id, Tenant: "acme", Type: typ, OccurredAt: timestamppb.New(at),
+			Sender: "s@" + dom, SendingDomain: dom, Provider: sgv1.Provider_PROVIDER_GMAIL, Campaign: "c-" + dom})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, k := range keys {
+			out[string(topics.Key(k.Tenant, window.LevelWord(k.Level), k.Target))] = true
+		}
+		return out
+	}
+	published := func() map[string]bool {
+		t.Helper()
+		pub.recs = nil
+		if err := s.PublishSnapshots(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, r := range pub.recs {
+			if r.Topic == topics.Metrics {
+				out[string(r.Key)] = true
+			}
+		}
+		return out
+	}
+	apply("d1", sgv1.EventType_EVENT_TYPE_DELIVERED, "a.com")
+	apply("d2", sgv1.EventType_EVENT_TYPE_DELIVERED, "b.com")
+	if got := published(); len(got) != s.Aggregator().Len() {
+		t.Fatalf("first publication: %d snapshots, want every scope (%d)", len(got), s.Aggregator().Len())
+	}
+
+	now = now.Add(50 * time.Millisecond)
+	delivered := apply("d3", sgv1.EventType_EVENT_TYPE_DELIVERED, "a.com")
+	complained := apply("c1", sgv1.EventType_EVENT_TYPE_COMPLAINED, "b.com")
+	if got := published(); fmt.Sprint(got) != fmt.Sprint(complained) {
+		t.Fatalf("50 ms later: published %v, want the complaint's scopes %v", got, complained)
+	}
+	now = now.Add(50 * time.Millisecond)
+	if got := published(); len(got) != 0 {
+		t.Fatalf("nothing urgent, 100 ms after the regular publication: published %v", got)
+	}
+	now = now.Add(200 * time.Millisecond)
+	want := map[string]bool{}
+	for k := range delivered {
+		if !complained[k] {
+			want[k] = true
+		}
+	}
+	if got := published(); len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("regular publication: %v, want the delivery's scopes not published since %v", got, want)
+	}
+}
