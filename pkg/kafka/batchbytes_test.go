@@ -16,14 +16,7 @@ import (
 // default message.max.bytes (about 1 MB) must accept a burst of records
 // whose sum is far larger — the producer's batches stay under the limit.
 func TestProducerStaysUnderTheBrokersMessageLimit(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	brokers, ctx := kfakeBroker(t)
 	if err := kafka.EnsureTopics(ctx, brokers, 1, kafka.TopicSpec{Name: "snapshots", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -46,14 +39,7 @@ func TestProducerStaysUnderTheBrokersMessageLimit(t *testing.T) {
 // different writers; calls made one after another still land in order, and
 // each call's records in the order given.
 func TestProducerKeepsOrderAcrossCallSizes(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	brokers, ctx := kfakeBroker(t)
 	if err := kafka.EnsureTopics(ctx, brokers, 1, kafka.TopicSpec{Name: "ordered", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +77,7 @@ func TestProducerKeepsOrderAcrossCallSizes(t *testing.T) {
 // TestProducerCompressionCodecs: records written with every codec read back
 // the same; an unknown codec is refused.
 func TestProducerCompressionCodecs(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	brokers, ctx := kfakeBroker(t)
 	if _, err := kafka.NewProducer(kafka.ProducerConfig{Brokers: brokers, Compression: "brotli"}, nil); err == nil {
 		t.Fatal("unknown codec accepted")
 	}
@@ -132,4 +111,18 @@ func TestProducerCompressionCodecs(t *testing.T) {
 			t.Fatalf("%q: read %d of %d: %v", codec, n, len(recs), err)
 		}
 	}
+}
+
+// kfakeBroker starts a one-broker kfake cluster with Kafka's default
+// message.max.bytes, closed with the test, and a context for the test.
+func kfakeBroker(t *testing.T) ([]string, context.Context) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c.ListenAddrs(), ctx
 }

@@ -299,14 +299,20 @@ func (a *Aggregator) Watermark(tenant string) time.Time {
 func (a *Aggregator) Dirty() []ScopeKey {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]ScopeKey, 0, len(a.dirty))
-	for k := range a.dirty {
+	return a.take(a.dirty, func(s *scopeState) { s.dirty = false })
+}
+
+// take returns the keys of set, sorted, and clears it and, through unflag,
+// the flag that marks each held scope as in it. a.mu is held.
+func (a *Aggregator) take(set map[ScopeKey]struct{}, unflag func(*scopeState)) []ScopeKey {
+	out := make([]ScopeKey, 0, len(set))
+	for k := range set {
 		out = append(out, k)
 		if s := a.scopes[k]; s != nil {
-			s.dirty = false
+			unflag(s)
 		}
 	}
-	clear(a.dirty)
+	clear(set)
 	sortKeys(out)
 	return out
 }
@@ -333,19 +339,7 @@ func UrgentType(t sgv1.EventType) bool {
 func (a *Aggregator) Urgent() []ScopeKey {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.urgent) == 0 {
-		return nil
-	}
-	out := make([]ScopeKey, 0, len(a.urgent))
-	for k := range a.urgent {
-		out = append(out, k)
-		if s := a.scopes[k]; s != nil {
-			s.urgent = false
-		}
-	}
-	clear(a.urgent)
-	sortKeys(out)
-	return out
+	return a.take(a.urgent, func(s *scopeState) { s.urgent = false })
 }
 
 // markUrgent adds s to the urgent set. a.mu is held.
