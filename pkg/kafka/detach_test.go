@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
@@ -167,10 +168,11 @@ func TestRunnerDetachedFlush(t *testing.T) {
 		}
 		return false
 	}
+	reg := prometheus.NewRegistry()
 	r, err := kafka.NewRunner(kafka.RunnerConfig{
 		Brokers: brokers, GroupID: "g", Topic: "in", Stage: "test",
 		RetryBackoff: 10 * time.Millisecond, CommitInterval: 20 * time.Millisecond,
-	}, d, nil, zaptest.NewLogger(t), nil)
+	}, d, nil, zaptest.NewLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +216,11 @@ func TestRunnerDetachedFlush(t *testing.T) {
 	}
 	if d.failures != 2 {
 		t.Fatalf("failures = %d, want the 2 injected", d.failures)
+	}
+	// The first flush was held at the gate for over 300 ms: the flush
+	// histogram has it, with its retries.
+	if n, sum := histogram(t, reg, "sendguard_kafka_flush_seconds"); n < 1 || sum < 0.3 {
+		t.Fatalf("flush histogram: %d flushes, %.3f s in all; want the gated one (over 0.3 s)", n, sum)
 	}
 
 	// A flush failing until the run ends is completed by the drain.
@@ -347,3 +354,25 @@ func (m message) Key() []byte          { return []byte(m) }
 func (m message) Value() []byte        { return nil }
 func (m message) Time() time.Time      { return time.Time{} }
 func (m message) Header(string) []byte { return nil }
+
+// histogram returns the sample count and sum of the histogram family name
+// in reg, over its label sets.
+func histogram(t *testing.T, reg *prometheus.Registry, name string) (uint64, float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			n += m.GetHistogram().GetSampleCount()
+			sum += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return n, sum
+}

@@ -123,6 +123,7 @@ type Runner struct {
 	failed    *prometheus.CounterVec
 	deadLetts *prometheus.CounterVec
 	lag       *prometheus.GaugeVec
+	flushes   *prometheus.HistogramVec
 	// From the reader's own statistics, added at each commit.
 	fetches, dials, readErrs, rebalances *prometheus.CounterVec
 }
@@ -181,6 +182,14 @@ func NewRunner(cfg RunnerConfig, h Handler, dlq *Producer, logger *zap.Logger, r
 		Help: "Messages between the last fetched offset and the partition end, by stage, topic and partition.",
 	}, []string{"stage", "topic", "partition"})
 	if r.lag, err = service.Register(reg, lag); err != nil {
+		return nil, err
+	}
+	flushes := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sendguard_kafka_flush_seconds",
+		Help:    "Time a flush took to make the stage's output durable before the commit (retries included), by stage and topic.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"stage", "topic"})
+	if r.flushes, err = service.Register(reg, flushes); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -269,9 +278,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			pending, lastFlush = nil, time.Now()
 			return nil
 		}
+		start := time.Now()
 		if err := r.retry(ctx, "flush", func() error { return r.flush(ctx) }); err != nil {
 			return err
 		}
+		r.observeFlush(start)
 		if err := r.commitFlushed(ctx, pending); err != nil {
 			return err
 		}
@@ -447,12 +458,19 @@ func (r *Runner) startFlush(ctx context.Context, flush func(context.Context) err
 // commit.
 func (d *detachedFlush) finish(ctx context.Context, r *Runner) error {
 	if !d.flushed {
+		start := time.Now()
 		if err := r.retry(ctx, "flush", func() error { return d.flush(ctx) }); err != nil {
 			return err
 		}
+		r.observeFlush(start)
 		d.flushed = true
 	}
 	return r.commitFlushed(ctx, d.msgs)
+}
+
+// observeFlush records a flush that started at start and has succeeded.
+func (r *Runner) observeFlush(start time.Time) {
+	r.flushes.WithLabelValues(r.cfg.Stage, r.cfg.Topic).Observe(time.Since(start).Seconds())
 }
 
 // commitFlushed commits msgs, whose output is durable.
