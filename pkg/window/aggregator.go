@@ -113,9 +113,8 @@ type Aggregator struct {
 	cfg       Config
 	lateness  time.Duration
 	scopes    map[ScopeKey]*scopeState
-	dirty     map[ScopeKey]struct{}
-	urgent    map[ScopeKey]struct{} // changed by an UrgentType event since Urgent
-	watermark map[string]int64      // tenant -> newest accepted event time (unix ns)
+	dirty     map[ScopeKey]bool // changed scopes; true: changed by an UrgentType event
+	watermark map[string]int64  // tenant -> newest accepted event time (unix ns)
 	stats     Stats
 	keyBuf    []ScopeKey
 }
@@ -145,8 +144,7 @@ func New(cfg Config) *Aggregator {
 		cfg:       cfg,
 		lateness:  lateness,
 		scopes:    make(map[ScopeKey]*scopeState),
-		dirty:     make(map[ScopeKey]struct{}),
-		urgent:    make(map[ScopeKey]struct{}),
+		dirty:     make(map[ScopeKey]bool),
 		watermark: make(map[string]int64),
 	}
 }
@@ -218,10 +216,7 @@ func (a *Aggregator) Apply(ev *sgv1.Event) ([]ScopeKey, error) {
 			a.scopes[k] = s
 		}
 		s.apply(ev, t, &d, counts)
-		a.markDirty(s)
-		if UrgentType(ev.GetType()) {
-			a.markUrgent(s)
-		}
+		a.markDirty(s, UrgentType(ev.GetType()))
 		changed = append(changed, k)
 	}
 	if len(changed) == 0 {
@@ -293,28 +288,31 @@ func (a *Aggregator) Watermark(tenant string) time.Time {
 	return time.Unix(0, wm).UTC()
 }
 
-// Dirty returns the scopes changed since the previous call, sorted, and
-// clears the set: the caller publishes one snapshot per returned scope, so
-// any number of changes between two flushes coalesce into one snapshot.
+// Dirty returns the scopes changed since the previous call (Dirty or
+// TakeChanged), sorted, and clears the set: the caller publishes one
+// snapshot per returned scope, so any number of changes between two
+// flushes coalesce into one snapshot.
 func (a *Aggregator) Dirty() []ScopeKey {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.take(a.dirty, func(s *scopeState) { s.dirty = false })
-}
-
-// take returns the keys of set, sorted, and clears it and, through unflag,
-// the flag that marks each held scope as in it. a.mu is held.
-func (a *Aggregator) take(set map[ScopeKey]struct{}, unflag func(*scopeState)) []ScopeKey {
-	out := make([]ScopeKey, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-		if s := a.scopes[k]; s != nil {
-			unflag(s)
-		}
-	}
-	clear(set)
+	out := []ScopeKey{}
+	a.TakeChanged(func(k ScopeKey, _ bool) { out = append(out, k) })
 	sortKeys(out)
 	return out
+}
+
+// TakeChanged calls fn, in no order, for each scope changed since the
+// previous call (Dirty or TakeChanged), urgent when an UrgentType event
+// changed it, and clears the set. fn runs under the aggregator's lock and
+// must not call it.
+func (a *Aggregator) TakeChanged(fn func(k ScopeKey, urgent bool)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, urgent := range a.dirty {
+		fn(k, urgent)
+		if s := a.scopes[k]; s != nil {
+			s.dirty, s.urgent = false, false
+		}
+	}
+	clear(a.dirty)
 }
 
 // UrgentType reports whether events of type t are rare signals that can
@@ -333,31 +331,16 @@ func UrgentType(t sgv1.EventType) bool {
 	return false
 }
 
-// Urgent returns the scopes changed by an UrgentType event since the
-// previous call, sorted, and clears that set. They are in Dirty's set too:
-// Urgent tells which of the changed scopes to announce first.
-func (a *Aggregator) Urgent() []ScopeKey {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.take(a.urgent, func(s *scopeState) { s.urgent = false })
-}
-
-// markUrgent adds s to the urgent set. a.mu is held.
-func (a *Aggregator) markUrgent(s *scopeState) {
-	if !s.urgent {
-		a.urgent[s.key] = struct{}{}
-		s.urgent = true
+// markDirty adds s to the dirty set, urgent when an UrgentType event
+// changed it; a scope already in it as urgent as that (the common case:
+// many events per scope between two flushes) costs no map write. a.mu is
+// held.
+func (a *Aggregator) markDirty(s *scopeState, urgent bool) {
+	if s.dirty && (s.urgent || !urgent) {
+		return
 	}
-}
-
-// markDirty adds s to the dirty set; a scope already in it (the common
-// case: many events per scope between two flushes) costs no map write.
-// a.mu is held.
-func (a *Aggregator) markDirty(s *scopeState) {
-	if !s.dirty {
-		a.dirty[s.key] = struct{}{}
-		s.dirty = true
-	}
+	s.dirty, s.urgent = true, s.urgent || urgent
+	a.dirty[s.key] = s.urgent
 }
 
 // All returns every scope held, sorted, for the periodic snapshot tick.
@@ -398,7 +381,6 @@ func (a *Aggregator) Expire(now time.Time) []ScopeKey {
 		if s.asOf < cut {
 			delete(a.scopes, k)
 			delete(a.dirty, k)
-			delete(a.urgent, k)
 			out = append(out, k)
 		}
 	}
@@ -428,7 +410,7 @@ func (a *Aggregator) Merge(other *Aggregator) {
 			a.scopes[k] = s
 		}
 		s.merge(o)
-		a.markDirty(s)
+		a.markDirty(s, false)
 	}
 	for tenant, wm := range other.watermark {
 		if cur, ok := a.watermark[tenant]; !ok || wm > cur {

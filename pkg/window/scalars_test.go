@@ -145,44 +145,73 @@ func TestActiveDaysAndNegativeContacts(t *testing.T) {
 }
 
 // TestUrgentScopes: scopes changed by a complaint are urgent, through
-// Apply and ApplyLevels alike; a delivery's are only dirty; a replayed
+// Apply and ApplyLevels alike, whichever events changed them before or
+// after it until they are taken; a delivery's are only dirty; a replayed
 // record changes nothing.
 func TestUrgentScopes(t *testing.T) {
 	a := New(Config{Now: func() time.Time { return t0 }})
-	c := ev(typComplained, t0, withID("c1"))
 	d := ev(typDelivered, t0, withID("d1"))
 	if _, err := a.Apply(d); err != nil {
 		t.Fatal(err)
 	}
-	if got := a.Urgent(); len(got) != 0 {
-		t.Fatalf("a delivery made %v urgent", got)
+	if changed, urgent := takeChanged(a); len(changed) == 0 || len(urgent) != 0 {
+		t.Fatalf("a delivery: changed %v, urgent %v", changed, urgent)
 	}
-	keys, err := a.Apply(c)
+	keys, err := a.Apply(ev(typComplained, t0, withID("c1")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := a.Urgent(); len(keys) == 0 || fmt.Sprint(got) != fmt.Sprint(sortedKeys(keys)) {
-		t.Fatalf("Urgent after a complaint = %v, want %v", got, keys)
+	if _, urgent := takeChanged(a); len(keys) == 0 || fmt.Sprint(urgent) != fmt.Sprint(sortedKeys(keys)) {
+		t.Fatalf("urgent after a complaint = %v, want %v", urgent, keys)
 	}
-	if got := a.Urgent(); len(got) != 0 {
-		t.Fatalf("Urgent twice: %v", got)
+	if changed, urgent := takeChanged(a); len(changed) != 0 || len(urgent) != 0 {
+		t.Fatalf("taken twice: changed %v, urgent %v", changed, urgent)
+	}
+	// A delivery before or after the complaint leaves its scopes urgent.
+	for _, ids := range [][2]string{{"d2", "c2"}, {"c3", "d3"}} {
+		for _, id := range ids {
+			typ := typDelivered
+			if id[0] == 'c' {
+				typ = typComplained
+			}
+			if _, err := a.Apply(ev(typ, t0, withID(id))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if changed, urgent := takeChanged(a); len(changed) == 0 || fmt.Sprint(urgent) != fmt.Sprint(changed) {
+			t.Fatalf("%v: changed %v, urgent %v", ids, changed, urgent)
+		}
 	}
 
 	b := New(Config{Now: func() time.Time { return t0 }})
+	c := ev(typComplained, t0, withID("c1"))
 	levels := []sgv1.ScopeLevel{sgv1.ScopeLevel_SCOPE_LEVEL_TENANT, sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN}
 	got, err := b.ApplyLevels(c, levels, 0, 7, nil)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("ApplyLevels: %v %v", got, err)
 	}
-	if u := b.Urgent(); fmt.Sprint(u) != fmt.Sprint(sortedKeys(got)) {
-		t.Fatalf("Urgent after ApplyLevels = %v, want %v", u, got)
+	if _, urgent := takeChanged(b); fmt.Sprint(urgent) != fmt.Sprint(sortedKeys(got)) {
+		t.Fatalf("urgent after ApplyLevels = %v, want %v", urgent, got)
 	}
 	if _, err := b.ApplyLevels(c, levels, 0, 7, nil); err != nil {
 		t.Fatal(err)
 	}
-	if u := b.Urgent(); len(u) != 0 {
-		t.Fatalf("a replayed complaint made %v urgent", u)
+	if changed, urgent := takeChanged(b); len(changed) != 0 || len(urgent) != 0 {
+		t.Fatalf("a replayed complaint: changed %v, urgent %v", changed, urgent)
 	}
+}
+
+// takeChanged returns TakeChanged's scopes, and the urgent ones, sorted.
+func takeChanged(a *Aggregator) (changed, urgent []ScopeKey) {
+	a.TakeChanged(func(k ScopeKey, u bool) {
+		changed = append(changed, k)
+		if u {
+			urgent = append(urgent, k)
+		}
+	})
+	sortKeys(changed)
+	sortKeys(urgent)
+	return changed, urgent
 }
 
 func sortedKeys(ks []ScopeKey) []ScopeKey {

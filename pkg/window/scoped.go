@@ -113,10 +113,7 @@ func (a *Aggregator) applyScope(k ScopeKey, ev *sgv1.Event, t int64, d *delta, c
 		a.watermark[k.Tenant] = t
 	}
 	s.apply(ev, t, d, counts)
-	a.markDirty(s)
-	if UrgentType(ev.GetType()) {
-		a.markUrgent(s)
-	}
+	a.markDirty(s, UrgentType(ev.GetType()))
 	a.stats.Applied++
 	return true
 }
@@ -145,7 +142,6 @@ func (a *Aggregator) Drop(keep func(ScopeKey) bool) int {
 		if !keep(k) {
 			delete(a.scopes, k)
 			delete(a.dirty, k)
-			delete(a.urgent, k)
 			n++
 		}
 	}

@@ -39,7 +39,7 @@ type scopeState struct {
 	// folded in through ApplyScoped: a record at or below it is a replay.
 	src map[int32]int64
 	// dirty: the key is in the aggregator's dirty set (markDirty), so an
-	// event need not insert it again; urgent: likewise in its urgent set.
+	// event need not insert it again; urgent: marked urgent there.
 	dirty, urgent bool
 }
 

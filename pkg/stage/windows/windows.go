@@ -359,13 +359,13 @@ func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 // due a checkpoint (at the next flush) and a snapshot (at the next
 // publication, which may come first). s.mu is held.
 func (s *Stage) takeDirty() {
-	for _, k := range s.agg.Dirty() {
+	s.agg.TakeChanged(func(k window.ScopeKey, urgent bool) {
 		s.cpDirty[k] = struct{}{}
 		s.snapDirty[k] = struct{}{}
-	}
-	for _, k := range s.agg.Urgent() {
-		s.snapUrgent[k] = struct{}{}
-	}
+		if urgent {
+			s.snapUrgent[k] = struct{}{}
+		}
+	})
 }
 
 // PublishSnapshots publishes the snapshots of the scopes changed since
