@@ -9,19 +9,22 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
+// fuzzDecodeSeeds are FuzzDecode's seed inputs; decodeSeeds includes them.
+var fuzzDecodeSeeds = []string{
+	`{"event_id":"e1","tenant":"t","type":"bounced","occurred_at":"2026-11-20T10:00:00.123456789+01:00","sender":"a@b.io","recipient":"c@gmail.com","provider":"gmail","bounce":{"class":"hard","category":"dns","smtp_code":550,"enhanced_code":"5.1.1","diagnostic":"x\ny"}}`,
+	`{"type":"complained","complaint":{"source":"fbl","feedback_type":"abuse"},"unsubscribe":{"method":"one_click","scope":"global"}}`,
+	`{"type":"postmaster_stats","sending_domain":"acme.io","postmaster":{"spam_rate":0.003,"domain_reputation":"HIGH","delivery_error_rate":-0}}`,
+	`{"type":"replied","reply":{"category":"not_now","risk":"low","text":"\u2028\u0000"},"role_account":true,"auth":{"spf":"pass","aligned":false}}`,
+	`{"placement":{},"received_at":"9999-12-31T23:59:59.999999999Z","source":"SOURCE_GRPC"}`,
+	`{}`, `null`, `[]`, `{"type":null}`,
+	`{"message_id":"\ud83d\ude00 \ud800x \udc00\ud800 \u00e9\/\b\f"}`, "{\"sender\":\"a\xffb\"}",
+	`{"bounce":{"smtp_code":-0,"diagnostic":"1e5"},"postmaster":{"spam_rate":-1.5E-3}}`,
+}
+
 // FuzzDecode checks that Decode never panics and that every event it accepts
 // survives Marshal and Decode unchanged, and that Marshal is stable.
 func FuzzDecode(f *testing.F) {
-	seeds := []string{
-		`{"event_id":"e1","tenant":"t","type":"bounced","occurred_at":"2026-11-20T10:00:00.123456789+01:00","sender":"a@b.io","recipient":"c@gmail.com","provider":"gmail","bounce":{"class":"hard","category":"dns","smtp_code":550,"enhanced_code":"5.1.1","diagnostic":"x\ny"}}`,
-		`{"type":"complained","complaint":{"source":"fbl","feedback_type":"abuse"},"unsubscribe":{"method":"one_click","scope":"global"}}`,
-		`{"type":"postmaster_stats","sending_domain":"acme.io","postmaster":{"spam_rate":0.003,"domain_reputation":"HIGH","delivery_error_rate":-0}}`,
-		`{"type":"replied","reply":{"category":"not_now","risk":"low","text":"\u2028\u0000"},"role_account":true,"auth":{"spf":"pass","aligned":false}}`,
-		`{"placement":{},"received_at":"9999-12-31T23:59:59.999999999Z","source":"SOURCE_GRPC"}`,
-		`{}`, `null`, `[]`, `{"type":null}`,
-		`{"message_id":"\ud83d\ude00 \ud800x \udc00\ud800 \u00e9\/\b\f"}`, "{\"sender\":\"a\xffb\"}",
-		`{"bounce":{"smtp_code":-0,"diagnostic":"1e5"},"postmaster":{"spam_rate":-1.5E-3}}`,
-	}
+	seeds := fuzzDecodeSeeds
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
