@@ -273,7 +273,12 @@ func percentileMS(ds []time.Duration, q float64) float64 {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	i := int(q*float64(len(s)-1) + 0.5)
-	return round(float64(s[i])/float64(time.Millisecond), 3)
+	return millis(s[i])
+}
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 {
+	return round(float64(d)/float64(time.Millisecond), 3)
 }
 
 func round(v float64, digits int) float64 {

@@ -548,7 +548,7 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 		res.SpikesDetected++
 		d := max(0, time.Duration(p-a))
 		lat = append(lat, d)
-		res.DetectLatenciesMS[i] = round(float64(d)/float64(time.Millisecond), 3)
+		res.DetectLatenciesMS[i] = millis(d)
 		if c := s.counted.Load(); c != 0 {
 			toSnapshot = append(toSnapshot, max(0, time.Duration(c-a)))
 		}
