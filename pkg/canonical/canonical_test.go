@@ -364,6 +364,13 @@ func TestValidateAt(t *testing.T) {
 		{"smtp code invalid", func(e *sgv1.Event) { e.Bounce = &sgv1.Bounce{SmtpCode: 55} }, "bounce.smtp_code"},
 		{"enhanced code invalid", func(e *sgv1.Event) { e.Bounce = &sgv1.Bounce{EnhancedCode: "5.1"} }, "bounce.enhanced_code"},
 		{"bounce valid", func(e *sgv1.Event) { e.Bounce = &sgv1.Bounce{SmtpCode: 550, EnhancedCode: "5.7.26"} }, ""},
+		// Found by FuzzParseGRPCDelimited: a protobuf event may carry any
+		// enum number, which Marshal cannot write.
+		{"provider unknown", func(e *sgv1.Event) { e.Provider = 6144 }, "provider"},
+		{"provider known", func(e *sgv1.Event) { e.Provider = sgv1.Provider_PROVIDER_YAHOO }, ""},
+		{"bounce class unknown", func(e *sgv1.Event) { e.Bounce = &sgv1.Bounce{Class: 9} }, "bounce.class"},
+		{"auth dkim unknown", func(e *sgv1.Event) { e.Auth = &sgv1.Auth{Dkim: -1} }, "auth.dkim"},
+		{"placement folder unknown", func(e *sgv1.Event) { e.Placement = &sgv1.Placement{Folder: 77} }, "placement.folder"},
 		{"postmaster needs sending_domain", func(e *sgv1.Event) {
 			e.Type = sgv1.EventType_EVENT_TYPE_POSTMASTER_STATS
 			e.Recipient = ""

@@ -75,6 +75,9 @@ func ValidateAt(ev *sgv1.Event, now time.Time) error {
 		}
 	}
 
+	if err := checkEnums(ev); err != nil {
+		return err
+	}
 	if err := checkAddress("sender", ev.GetSender()); err != nil {
 		return err
 	}
@@ -218,3 +221,38 @@ var (
 	notInAddress = newByteSet("<> \t\r\n")
 	notInDomain  = newByteSet("@<> \t\r\n,;")
 )
+
+// checkEnums rejects enum values this build does not know (a protobuf
+// event may carry any number): no stage can act on them, and Marshal
+// cannot write them. Zero (unspecified) is always known.
+func checkEnums(ev *sgv1.Event) error {
+	for _, e := range [...]struct {
+		path  string
+		v     int32
+		names map[int32]string
+	}{
+		{"provider", int32(ev.GetProvider()), sgv1.Provider_name},
+		{"source", int32(ev.GetSource()), sgv1.Source_name},
+		{"bounce.class", int32(ev.GetBounce().GetClass()), sgv1.BounceClass_name},
+		{"bounce.category", int32(ev.GetBounce().GetCategory()), sgv1.BounceCategory_name},
+		{"complaint.source", int32(ev.GetComplaint().GetSource()), sgv1.ComplaintSource_name},
+		{"complaint.feedback_type", int32(ev.GetComplaint().GetFeedbackType()), sgv1.FeedbackType_name},
+		{"unsubscribe.method", int32(ev.GetUnsubscribe().GetMethod()), sgv1.UnsubscribeMethod_name},
+		{"unsubscribe.scope", int32(ev.GetUnsubscribe().GetScope()), sgv1.UnsubscribeScope_name},
+		{"reply.category", int32(ev.GetReply().GetCategory()), sgv1.ReplyCategory_name},
+		{"reply.risk", int32(ev.GetReply().GetRisk()), sgv1.Risk_name},
+		{"placement.provider", int32(ev.GetPlacement().GetProvider()), sgv1.Provider_name},
+		{"placement.folder", int32(ev.GetPlacement().GetFolder()), sgv1.PlacementFolder_name},
+		{"auth.spf", int32(ev.GetAuth().GetSpf()), sgv1.AuthResult_name},
+		{"auth.dkim", int32(ev.GetAuth().GetDkim()), sgv1.AuthResult_name},
+		{"auth.dmarc_policy", int32(ev.GetAuth().GetDmarcPolicy()), sgv1.DmarcPolicy_name},
+		{"postmaster.domain_reputation", int32(ev.GetPostmaster().GetDomainReputation()), sgv1.DomainReputation_name},
+	} {
+		if e.v != 0 {
+			if _, ok := e.names[e.v]; !ok {
+				return fieldErr(e.path, "unknown value %d", e.v)
+			}
+		}
+	}
+	return nil
+}
