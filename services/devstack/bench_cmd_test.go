@@ -78,4 +78,16 @@ func TestBenchCommandsPrintTheirSummary(t *testing.T) {
 	if pipe["window_counted"] != pipe["window_expected"] || pipe["acked"].(float64) < 1500 {
 		t.Errorf("bench pipeline: windows counted %v of %v acknowledged", pipe["window_counted"], pipe["window_expected"])
 	}
+	// The detected spike's path, hop by hop: each record is stamped after
+	// the one it was derived from (a millisecond of slack: the stamps are
+	// in milliseconds), and the pause is read after it was written.
+	if hops, ok := pipe["detect_hops"].([]any); !ok || len(hops) != 1 {
+		t.Errorf("bench pipeline: detect_hops %v; want one spike's", pipe["detect_hops"])
+	} else {
+		h := hops[0].(map[string]any)
+		events, snap, ctl, read := h["events"].(float64), h["snapshot"].(float64), h["control"].(float64), h["read"].(float64)
+		if events < -1 || snap < events-1 || ctl < snap-1 || read < ctl-1 || read != pipe["detect_latency_max_ms"] {
+			t.Errorf("bench pipeline: detect_hops %v out of order (detection %v ms)", h, pipe["detect_latency_max_ms"])
+		}
+	}
 }

@@ -156,6 +156,7 @@ type record struct {
 	offset    int64
 	key       []byte
 	value     []byte
+	at        time.Time // the record's timestamp (its producer's, see SpikeHops)
 }
 
 // tail reads topic/partition from offset until ctx ends (or, when end >= 0,
@@ -163,7 +164,7 @@ type record struct {
 // end of ctx is not an error.
 func (b *broker) tail(ctx context.Context, topic string, partition int, offset, end int64, fn func(record)) error {
 	err := kafka.Tail(ctx, b.brokers, topic, partition, offset, end, 20*time.Millisecond, func(m kafka.Message) error {
-		fn(record{partition: m.Partition(), offset: m.Offset(), key: m.Key(), value: m.Value()})
+		fn(record{partition: m.Partition(), offset: m.Offset(), key: m.Key(), value: m.Value(), at: m.Time()})
 		return nil
 	})
 	if ctx.Err() != nil {

@@ -76,6 +76,10 @@ type PipelineResult struct {
 	EventsTopicP50MS  float64   `json:"detect_events_topic_p50_ms"`
 	EventsTopicP99MS  float64   `json:"detect_events_topic_p99_ms"`
 	DetectLatenciesMS []float64 `json:"detect_latencies_ms"`
+	// DetectHops splits each detected spike's latency by the broker
+	// timestamps of the records on its path (see SpikeHops), in the order
+	// the spikes were injected.
+	DetectHops []SpikeHops `json:"detect_hops"`
 	// EventsMissing and EventsRepeated compare acknowledged ids with
 	// sg.events.v1; WindowExpected and WindowCounted compare acknowledged
 	// events with the growth of the tenant scope's 28d counts.
@@ -94,6 +98,25 @@ type PipelineResult struct {
 	Retries       int64            `json:"retries"`
 	Rejected      int64            `json:"rejected"`
 	FirstError    string           `json:"first_error,omitempty"`
+}
+
+// SpikeHops is where one spike's detection time went, in milliseconds
+// since the acknowledgement of its crossing batch, read from the timestamps
+// the producers of each hop gave their records (kafka-go stamps a record
+// when it encodes its batch for the broker: the end of the hop's
+// consuming, handling and batching, the start of its write). Events is the
+// crossing complaint on sg.events.v1 (ingest and the normalizer), Snapshot
+// the first snapshot of the spike's domain counting it on sg.metrics.v1
+// (admission and aggregation), Control the pause on sg.control.v1 (the rule
+// evaluator and the actuator), Read when the bench read that pause (the
+// broker's delivery to a consumer). Millisecond resolution; a hop can read
+// a millisecond or so earlier than the acknowledgement, which the client
+// stamps after the response arrived. -1: not seen.
+type SpikeHops struct {
+	Events   float64 `json:"events"`
+	Snapshot float64 `json:"snapshot"`
+	Control  float64 `json:"control"`
+	Read     float64 `json:"read"`
 }
 
 // countedMetrics are the tenant-scope counts every generated event type
@@ -247,6 +270,9 @@ type spike struct {
 	// sg.events.v1.
 	normalized atomic.Int64
 	paused     atomic.Int64 // unix nanos the pause command was read
+	// The producers' timestamps (unix nanos) of the records behind
+	// normalized, counted and paused (SpikeHops).
+	normalizedStamp, countedStamp, pausedStamp atomic.Int64
 }
 
 const spikeDelivered, spikeComplaints = 600, 6
@@ -375,8 +401,8 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 			if v := int64(window.MetricValue(sn, "delivered_24h")); v > s.warmed.Load() {
 				s.warmed.Store(v)
 			}
-			if window.MetricValue(sn, "complaints_24h") >= spikeCrossing {
-				s.counted.CompareAndSwap(0, time.Now().UnixNano())
+			if window.MetricValue(sn, "complaints_24h") >= spikeCrossing && s.counted.CompareAndSwap(0, time.Now().UnixNano()) {
+				s.countedStamp.Store(r.at.UnixNano())
 			}
 			return
 		}
@@ -393,8 +419,8 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 				return
 			}
 			c := &sgv1.ControlCommand{}
-			if proto.Unmarshal(r.value, c) == nil && c.GetAction() == sgv1.Action_ACTION_PAUSE {
-				s.paused.CompareAndSwap(0, time.Now().UnixNano())
+			if proto.Unmarshal(r.value, c) == nil && c.GetAction() == sgv1.Action_ACTION_PAUSE && s.paused.CompareAndSwap(0, time.Now().UnixNano()) {
+				s.pausedStamp.Store(r.at.UnixNano())
 			}
 		})
 	}
@@ -403,8 +429,8 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 			_, id, ok := strings.Cut(string(r.key), "|")
 			if ok {
 				tr.see(id)
-				if s := byCrossingID[id]; s != nil {
-					s.normalized.CompareAndSwap(0, time.Now().UnixNano())
+				if s := byCrossingID[id]; s != nil && s.normalized.CompareAndSwap(0, time.Now().UnixNano()) {
+					s.normalizedStamp.Store(r.at.UnixNano())
 				}
 			}
 		})
@@ -540,11 +566,22 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	res.EventsPerSec = round(float64(res.Acked)/drainEnd.Sub(start).Seconds(), 0)
 	var lat, toSnapshot, toEvents []time.Duration
 	res.DetectLatenciesMS = make([]float64, len(spikes))
+	res.DetectHops = []SpikeHops{}
 	for i, s := range spikes {
 		p, a := s.paused.Load(), s.ackedAt.Load()
 		if p == 0 || a == 0 {
 			continue
 		}
+		since := func(at int64) float64 {
+			if at == 0 {
+				return -1
+			}
+			return millis(time.Duration(at - a))
+		}
+		res.DetectHops = append(res.DetectHops, SpikeHops{
+			Events: since(s.normalizedStamp.Load()), Snapshot: since(s.countedStamp.Load()),
+			Control: since(s.pausedStamp.Load()), Read: since(p),
+		})
 		res.SpikesDetected++
 		d := max(0, time.Duration(p-a))
 		lat = append(lat, d)
