@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
 	_ "net/http/pprof" // served by -bench.pprof
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +28,46 @@ var (
 	benchHeap     = flag.String("bench.heapprofile", "", "write a heap profile of the running stack after the load (memory per active scope)")
 	benchSpikes   = flag.Int("bench.spikes", 3, "complaint spikes injected over the load of BenchmarkPipeline (more make a steadier detection p99)")
 	benchPprof    = flag.String("bench.pprof", "", "serve net/http/pprof on this address during the benchmark (profiles of a phase of a long soak)")
+	benchTrace    = flag.String("bench.trace", "", "keep a flight recorder of the execution trace during BenchmarkPipeline and write the last seconds to DIR/spikeN.trace when spike N's detection took longer than -bench.trace-over")
+	benchTraceMin = flag.Duration("bench.trace-over", 500*time.Millisecond, "detection latency from which -bench.trace saves a trace")
 )
+
+// slowSpikeTracer returns an OnDetect hook writing the flight recorder's
+// window to dir/spikeN.trace when spike N took longer than over, and the
+// function stopping the recorder; a nil hook when dir is empty.
+func slowSpikeTracer(tb testing.TB, dir string, over time.Duration) (func(int, time.Duration), func()) {
+	if dir == "" {
+		return nil, func() {}
+	}
+	// The window must reach back past the acknowledgement of the slowest
+	// spike worth a look.
+	fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: 5 * time.Second, MaxBytes: 512 << 20})
+	if err := fr.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	var mu sync.Mutex // WriteTo allows one caller at a time
+	return func(spike int, d time.Duration) {
+		if d < over {
+			return
+		}
+		go func() {
+			mu.Lock()
+			defer mu.Unlock()
+			name := filepath.Join(dir, fmt.Sprintf("spike%d.trace", spike))
+			f, err := os.Create(name)
+			if err != nil {
+				tb.Logf("trace of spike %d: %v", spike, err)
+				return
+			}
+			defer f.Close()
+			if _, err := fr.WriteTo(f); err != nil {
+				tb.Logf("trace of spike %d: %v", spike, err)
+				return
+			}
+			tb.Logf("spike %d took %s: trace in %s", spike, d, name)
+		}()
+	}, func() { mu.Lock(); defer mu.Unlock(); fr.Stop() }
+}
 
 // gauge reads one unlabelled metric from the stack's /metrics.
 func gauge(tb testing.TB, base, name string) float64 {
@@ -59,10 +102,12 @@ func BenchmarkPipeline(b *testing.B) {
 	s := startBenchStack(b, 10*time.Second)
 	sink := drive.NewHTTPSink(s.http, drive.Keys{"default": benchKey}, *benchConc)
 	defer sink.Close()
+	onDetect, stopTrace := slowSpikeTracer(b, *benchTrace, *benchTraceMin)
+	defer stopTrace()
 	for b.Loop() {
 		res, err := drive.Pipeline(context.Background(), drive.PipelineConfig{
 			Sink: sink, Kafka: []string{s.kafka}, Tenant: "default", Duration: *benchDuration, Rate: *benchRate,
-			Batch: 1000, Concurrency: *benchConc, Spikes: *benchSpikes, Drain: 120 * time.Second,
+			Batch: 1000, Concurrency: *benchConc, Spikes: *benchSpikes, Drain: 120 * time.Second, OnDetect: onDetect,
 		})
 		if err != nil {
 			b.Fatal(err)

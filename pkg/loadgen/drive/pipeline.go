@@ -42,6 +42,11 @@ type PipelineConfig struct {
 	Drain time.Duration
 	// Progress receives progress lines; nil is quiet.
 	Progress io.Writer
+	// OnDetect, when set, is called as each spike's pause is read, with
+	// the spike's index and its detection latency (e.g. to save an
+	// execution trace of a slow one while it is still recent). It runs on
+	// the control topic's reader: it must return quickly.
+	OnDetect func(spike int, latency time.Duration)
 }
 
 // PipelineResult is the benchmark's summary; its first six fields are the
@@ -259,6 +264,7 @@ func (t *tracker) tally() (missing, repeated, expected int64) {
 
 // spike is one injected complaint spike.
 type spike struct {
+	index   int // in the order of injection
 	domain  string
 	key     string // sg.metrics.v1 / sg.control.v1 key of its domain scope
 	warmup  []*sgv1.Event
@@ -347,7 +353,7 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 	for i := range spikes {
 		d := fmt.Sprintf("spike%d-%s.example", i, run)
 		w, e := loadgen.DomainSpike(cfg.Tenant, d, now, spikeDelivered, spikeComplaints, fmt.Sprintf("%ss%d", prefix, i))
-		s := &spike{domain: d, key: string(topics.Key(cfg.Tenant, "domain", d)), warmup: w, events: e}
+		s := &spike{index: i, domain: d, key: string(topics.Key(cfg.Tenant, "domain", d)), warmup: w, events: e}
 		spikes[i], byKey[s.key] = s, s
 		byCrossingID[e[spikeCrossing-1].GetEventId()] = s
 		spikeKeys = append(spikeKeys, s.key)
@@ -419,8 +425,12 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 				return
 			}
 			c := &sgv1.ControlCommand{}
-			if proto.Unmarshal(r.value, c) == nil && c.GetAction() == sgv1.Action_ACTION_PAUSE && s.paused.CompareAndSwap(0, time.Now().UnixNano()) {
+			now := time.Now().UnixNano()
+			if proto.Unmarshal(r.value, c) == nil && c.GetAction() == sgv1.Action_ACTION_PAUSE && s.paused.CompareAndSwap(0, now) {
 				s.pausedStamp.Store(r.at.UnixNano())
+				if a := s.ackedAt.Load(); cfg.OnDetect != nil && a != 0 {
+					cfg.OnDetect(s.index, time.Duration(now-a))
+				}
 			}
 		})
 	}
