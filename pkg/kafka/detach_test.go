@@ -140,7 +140,8 @@ func keysOn(prefix string, p, parts, n int) []kafka.Record {
 }
 
 // TestRunnerDetachedFlush: a Detacher's flush runs while the runner
-// handles the next messages; nothing is committed before the flush that
+// handles the next messages, also past the time the next flush is due
+// (that one waits for it); nothing is committed before the flush that
 // covers it returned nil; a failing flush is retried (the same function,
 // so every key is flushed once, in order); a message of a partition the
 // runner had not read waits for the flush in flight (a handler restoring
@@ -183,9 +184,13 @@ func TestRunnerDetachedFlush(t *testing.T) {
 
 	<-d.entered
 	handledAtGate, _ := d.counts()
-	// More of partition 0 is handled while the first flush is blocked...
-	produce(b0)
-	waitFor(t, "partition 0 handled during the flush", func() bool { h, _ := d.counts(); return h >= handledAtGate+len(b0) })
+	// More of partition 0 is handled while the first flush is blocked,
+	// also once the next flush is due (CommitInterval is 20 ms)...
+	produce(b0[:25])
+	waitFor(t, "partition 0 handled during the flush", func() bool { h, _ := d.counts(); return h >= handledAtGate+25 })
+	time.Sleep(100 * time.Millisecond)
+	produce(b0[25:])
+	waitFor(t, "partition 0 handled while the next flush waits", func() bool { h, _ := d.counts(); return h >= handledAtGate+len(b0) })
 	if got := committed(t, addr, "g", "in", 0); got > 0 {
 		t.Fatalf("committed %d before any flush returned", got)
 	}

@@ -47,6 +47,10 @@ type Flusher interface {
 // it writes until it returns nil, and write again only what failed or is
 // idempotent), and commits the messages it covers only after it returned
 // nil. Handle may run while the function does, never while Detach does.
+// When the next flush is due while one is still in flight, the runner goes
+// on fetching and handling (up to CommitEvery messages pending) and
+// detaches as soon as the flush in flight lands: a slow write holds up
+// the stage's output, never its intake.
 // Before it handles a message that does not follow the previous one of its
 // partition (the first after start, or after the group gave the partition
 // back), the runner waits for the flush in flight to land, so a handler
@@ -318,7 +322,15 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.cfg.CaughtUpInterval > 0 && len(lagOf) > 0 && len(lagging) == 0 {
 			interval = min(interval, r.cfg.CaughtUpInterval)
 		}
-		if len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= interval) {
+		due := len(pending) > 0 && (len(pending) >= r.cfg.CommitEvery || time.Since(lastFlush) >= interval)
+		// landing ends when the flush in flight lands: while it is being
+		// written the next one waits for it, but the runner goes on
+		// handling, short of CommitEvery pending messages.
+		var landing context.Context
+		if due && inflight != nil && len(pending) < r.cfg.CommitEvery && !inflight.landed() {
+			landing = inflight.landing
+		}
+		if due && landing == nil {
 			if err := commit(ctx); err != nil {
 				if ctx.Err() != nil {
 					return drain()
@@ -327,7 +339,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 		fetchCtx := ctx
-		if len(pending) > 0 {
+		switch {
+		case landing != nil:
+			fetchCtx = landing
+		case len(pending) > 0:
 			fetchCtx = cycle.until(ctx, lastFlush.Add(interval))
 		}
 		m, err := r.reader.FetchMessage(fetchCtx)
@@ -335,7 +350,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return drain()
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, context.DeadlineExceeded) || landing != nil && landing.Err() != nil {
 				continue // time to commit what is pending
 			}
 			r.logger.Warn("fetch", zap.Error(err))
@@ -441,13 +456,27 @@ type detachedFlush struct {
 	flushed bool // flush returned nil; only the commit is left
 	done    chan struct{}
 	err     error // set before done is closed
+	// landing is cancelled with done, for a fetch to end when it lands.
+	landing context.Context
+}
+
+// landed reports whether d is over (done is closed).
+func (d *detachedFlush) landed() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // startFlush runs flush, then commits msgs, in the background; each step
 // is retried until it succeeds or ctx ends.
 func (r *Runner) startFlush(ctx context.Context, flush func(context.Context) error, msgs []kafkago.Message) *detachedFlush {
-	d := &detachedFlush{flush: flush, msgs: msgs, done: make(chan struct{})}
+	landing, landed := context.WithCancel(ctx)
+	d := &detachedFlush{flush: flush, msgs: msgs, done: make(chan struct{}), landing: landing}
 	go func() {
+		defer landed()
 		defer close(d.done)
 		d.err = d.finish(ctx, r)
 	}()

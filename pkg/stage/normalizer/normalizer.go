@@ -17,6 +17,7 @@ import (
 	"github.com/sendguard/sendguard/pkg/normalize"
 	"github.com/sendguard/sendguard/pkg/service"
 	"github.com/sendguard/sendguard/pkg/topics"
+	"github.com/sendguard/sendguard/pkg/window"
 	sgv1 "github.com/sendguard/sendguard/proto/gen/go/sendguard/v1"
 )
 
@@ -52,12 +53,22 @@ const HeaderRedrivenFrom = "sg-redriven-from"
 // Stage is a kafka.Handler and kafka.Detacher: events produced for the
 // envelopes handled since the last flush are written before the runner
 // commits those envelopes (Detach; Flush does the same at once).
+//
+// Events that can trip a stop rule on their own (window.UrgentType:
+// complaints, unsubscribes, rejections, …; a few per thousand) do not wait
+// for the flush: Handle starts writing an envelope's urgent events at once,
+// and the flush covering the envelope waits for that write (and writes
+// them again if it failed). A complaint reaches sg.events.v1 one write
+// after it was read, not behind the flush in flight and the next one; it
+// may land before events of the same envelope, which no reader depends on
+// (windows follow event time, admission drops repeats by id).
 type Stage struct {
 	pub       Publisher
 	opts      normalize.Options
 	topic     string
 	mx        ProviderEnricher
 	pending   []kafka.Record
+	urgent    []*urgentWrite              // started since the last Detach
 	unflushed func(context.Context) error // Flush's failed write
 	events    *prometheus.CounterVec
 	counters  map[[2]int32]prometheus.Counter // events' children by source and type
@@ -121,7 +132,10 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 	tenant := []byte(env.GetTenant()) // shared by the events' headers, read-only
 	// The events' encodings share one buffer per envelope (sub-slices;
 	// the records own it until they are written).
-	var buf []byte
+	var (
+		buf    []byte
+		urgent []kafka.Record
+	)
 	for _, ev := range events {
 		ev.Tenant = env.GetTenant() // the key decides the tenant, never the payload
 		s.enrichProvider(ctx, ev)
@@ -133,13 +147,21 @@ func (s *Stage) Handle(ctx context.Context, msg kafka.Message) error {
 		if buf, err = marshalEvent.MarshalAppend(buf, ev); err != nil {
 			return kafka.Permanent("marshal", err)
 		}
-		s.pending = append(s.pending, kafka.Record{
+		rec := kafka.Record{
 			Topic:   s.topic,
 			Key:     topics.Key(ev.GetTenant(), ev.GetEventId()),
 			Value:   buf[start:len(buf):len(buf)],
 			Headers: eventHeaders(ev, tenant),
-		})
+		}
+		if window.UrgentType(ev.GetType()) {
+			urgent = append(urgent, rec)
+		} else {
+			s.pending = append(s.pending, rec)
+		}
 		s.eventCounter(env.GetSource(), ev.GetType()).Inc()
+	}
+	if len(urgent) > 0 {
+		s.urgent = append(s.urgent, s.startUrgent(ctx, urgent))
 	}
 	if parseErr != nil {
 		return kafka.Permanent(canonical.SourceWord(env.GetSource()), parseErr)
@@ -209,9 +231,14 @@ func (s *Stage) enrichProvider(ctx context.Context, ev *sgv1.Event) {
 // events' keys and ids make a repeat harmless downstream (admission drops
 // it).
 func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
-	recs := s.pending
-	s.pending = nil
+	recs, urgent := s.pending, s.urgent
+	s.pending, s.urgent = nil, nil
 	return func(ctx context.Context) error {
+		for _, u := range urgent {
+			if err := u.land(ctx, s.pub); err != nil {
+				return err
+			}
+		}
 		if len(recs) == 0 {
 			return nil
 		}
@@ -220,6 +247,44 @@ func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
 		}
 		return nil
 	}, nil
+}
+
+// urgentWrite is the write of one envelope's urgent events, started by
+// Handle and landed by the flush covering the envelope.
+type urgentWrite struct {
+	recs []kafka.Record
+	done chan struct{}
+	err  error // the write's result, set before done is closed; nil once landed
+}
+
+// startUrgent starts writing recs in the background.
+func (s *Stage) startUrgent(ctx context.Context, recs []kafka.Record) *urgentWrite {
+	u := &urgentWrite{recs: recs, done: make(chan struct{})}
+	go func() {
+		defer close(u.done)
+		u.err = s.pub.Produce(ctx, recs...)
+	}()
+	return u
+}
+
+// land waits for u's write and writes the records again if it failed
+// (the run's context ended, the broker refused): once it returned nil they
+// are acknowledged. Flushes run one at a time, so u.err has one writer
+// after done.
+func (u *urgentWrite) land(ctx context.Context, pub Publisher) error {
+	select {
+	case <-u.done:
+	case <-ctx.Done():
+		return fmt.Errorf("publish urgent events: %w", ctx.Err())
+	}
+	if u.err == nil {
+		return nil
+	}
+	if err := pub.Produce(ctx, u.recs...); err != nil {
+		return fmt.Errorf("publish urgent events: %w", err)
+	}
+	u.err = nil
+	return nil
 }
 
 // Flush is Detach and the returned function, run at once; a write that

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +30,14 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // sink records what the stage publishes (the next stage's interface).
-type sink struct{ records []kafka.Record }
+type sink struct {
+	mu      sync.Mutex
+	records []kafka.Record
+}
 
 func (s *sink) Produce(_ context.Context, rs ...kafka.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.records = append(s.records, rs...)
 	return nil
 }
@@ -360,5 +366,92 @@ func TestLargeEnvelopeEncodesEachEventApart(t *testing.T) {
 	}
 	if len(ids) != n {
 		t.Fatalf("%d distinct events, want %d", len(ids), n)
+	}
+}
+
+// gatedSink is a publisher whose writes of urgent events (complaints) fail
+// while failUrgent is positive, counting down, and record the rest.
+type gatedSink struct {
+	mu         sync.Mutex
+	failUrgent int
+	calls      [][]string // event types of each acknowledged write
+}
+
+func (g *gatedSink) Produce(_ context.Context, rs ...kafka.Record) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var types []string
+	for _, r := range rs {
+		typ, _, _ := strings.Cut(string(r.Headers[kafka.HeaderEvent]), " ")
+		types = append(types, typ)
+	}
+	if g.failUrgent > 0 && slices.Contains(types, "complained") {
+		g.failUrgent--
+		return errors.New("broker unavailable")
+	}
+	g.calls = append(g.calls, types)
+	return nil
+}
+
+func (g *gatedSink) written() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.calls)
+}
+
+// TestUrgentEventsDoNotWaitForTheFlush: Handle starts writing an
+// envelope's complaint at once, apart from its deliveries, which wait for
+// the flush; the flush returns only once the complaint is acknowledged, and
+// writes it again when its first write failed, so each event is written
+// once it is acknowledged, never lost.
+func TestUrgentEventsDoNotWaitForTheFlush(t *testing.T) {
+	const batch = `[
+ {"email":"a@acme-corp.io","timestamp":1795262400,"event":"delivered","sg_event_id":"e1","sg_message_id":"m1"},
+ {"email":"b@gmail.com","timestamp":1795262400,"event":"spamreport","sg_event_id":"e2","sg_message_id":"m2"},
+ {"email":"c@gmail.com","timestamp":1795262400,"event":"delivered","sg_event_id":"e3","sg_message_id":"m3"}]`
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		failUrgent int
+		want       [][]string
+	}{
+		{name: "written at once", want: [][]string{{"complained"}, {"delivered", "delivered"}}},
+		{name: "failed write landed by the flush", failUrgent: 1, want: [][]string{{"complained"}, {"delivered", "delivered"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := &gatedSink{failUrgent: tc.failUrgent}
+			s, err := New(out, normalize.Options{Now: func() time.Time { return testNow }}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Handle(ctx, envelope(t, sgv1.Source_SOURCE_SENDGRID, batch)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.failUrgent == 0 {
+				// The complaint is written before any flush.
+				for deadline := time.Now().Add(5 * time.Second); len(out.written()) == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the complaint was not written before the flush")
+					}
+				}
+			}
+			flush, err := s.Detach(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.written(); !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Fatalf("writes %v, want %v", got, tc.want)
+			}
+			// A second flush has nothing left to write.
+			if err := s.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := out.written(); len(got) != len(tc.want) {
+				t.Fatalf("after another flush: writes %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
