@@ -42,11 +42,12 @@ type LevelWatcher interface {
 	Watches(level sgv1.ScopeLevel) bool
 }
 
-// Stage is a kafka.Handler and kafka.Flusher.
+// Stage is a kafka.Handler and kafka.Detacher.
 type Stage struct {
-	eval    Evaluator
-	pub     Publisher
-	pending []kafka.Record
+	eval      Evaluator
+	pub       Publisher
+	pending   []kafka.Record
+	unflushed func(context.Context) error // Flush's failed write
 	// mu guards versions: Handle runs on the consumer, Prune on a ticker.
 	mu        sync.Mutex
 	versions  map[string]seenVersion // newest snapshot version seen per scope
@@ -54,8 +55,9 @@ type Stage struct {
 }
 
 var (
-	_ kafka.Handler = (*Stage)(nil)
-	_ kafka.Flusher = (*Stage)(nil)
+	_ kafka.Handler  = (*Stage)(nil)
+	_ kafka.Flusher  = (*Stage)(nil)
+	_ kafka.Detacher = (*Stage)(nil)
 )
 
 // New returns the stage. reg may be nil.
@@ -186,14 +188,29 @@ func (s *Stage) Restore(ctx context.Context, brokers []string) error {
 	return nil
 }
 
-// Flush publishes the pending decisions.
+// Flush publishes the pending decisions at once (Detach and its function;
+// a write that failed is run again, first, by the next Flush).
 func (s *Stage) Flush(ctx context.Context) error {
-	if len(s.pending) == 0 {
+	return kafka.FlushDetached(ctx, &s.unflushed, s)
+}
+
+// Detach takes the decisions and scope checkpoints of the snapshots handled
+// since the previous Detach and returns the function that writes them
+// (kafka.Detacher): the runner writes them, and commits the snapshots,
+// while the stage evaluates the next ones, so a slow broker delays the
+// decisions it is writing, not the evaluation of the snapshots after them.
+// Flushes run one at a time and in order, so a scope's checkpoints land in
+// the order they were taken.
+func (s *Stage) Detach(context.Context) (func(context.Context) error, error) {
+	recs := s.pending
+	s.pending = nil
+	return func(ctx context.Context) error {
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := s.pub.Produce(ctx, recs...); err != nil {
+			return fmt.Errorf("publish decisions: %w", err)
+		}
 		return nil
-	}
-	if err := s.pub.Produce(ctx, s.pending...); err != nil {
-		return fmt.Errorf("publish decisions: %w", err)
-	}
-	s.pending = s.pending[:0]
-	return nil
+	}, nil
 }

@@ -181,3 +181,66 @@ func TestKeyLevel(t *testing.T) {
 		})
 	}
 }
+
+// flaky records what it is asked to publish, failing while fail is
+// positive (counting down).
+type flaky struct {
+	fail    int
+	written []string // record topics, in order
+}
+
+func (f *flaky) Produce(_ context.Context, rs ...kafka.Record) error {
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("broker unavailable")
+	}
+	for _, r := range rs {
+		f.written = append(f.written, r.Topic)
+	}
+	return nil
+}
+
+// TestDetach: Detach takes the decisions and checkpoint of what was
+// handled so far, and snapshots handled after it wait for the next flush;
+// a failed flush is written again, first, by the next Flush.
+func TestDetach(t *testing.T) {
+	pub := &flaky{fail: 1}
+	s, err := New(&counting{Engine: rules.NewEngine(rules.Default())}, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Handle(ctx, snapshotMsg(t, "acme", sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, "ex.com", 1000, 5)); err != nil {
+		t.Fatal(err)
+	}
+	first := len(s.pending)
+	if first < 2 { // a decision and the scope's checkpoint at least
+		t.Fatalf("%d records pending, want decisions and a checkpoint", first)
+	}
+	flush, err := s.Detach(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Handle(ctx, snapshotMsg(t, "globex", sgv1.ScopeLevel_SCOPE_LEVEL_DOMAIN, "ex.com", 1000, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := flush(ctx); err == nil {
+		t.Fatal("flush against a failing broker succeeded")
+	}
+	if err := flush(ctx); err != nil { // the runner retries the same function
+		t.Fatal(err)
+	}
+	if len(pub.written) != first || pub.written[len(pub.written)-1] != topics.RulesState {
+		t.Fatalf("first flush wrote %v, want the %d records of the first snapshot, its checkpoint last", pub.written, first)
+	}
+	pub.fail = 1
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("Flush against a failing broker succeeded")
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.written) != 2*first || len(s.pending) != 0 {
+		t.Fatalf("after the second snapshot's flush: %d records written, %d pending; want %d and none", len(pub.written), len(s.pending), 2*first)
+	}
+}
