@@ -115,13 +115,14 @@ type PipelineResult struct {
 // (admission and aggregation), Control the pause on sg.control.v1 (the rule
 // evaluator and the actuator), Read when the bench read that pause (the
 // broker's delivery to a consumer). Millisecond resolution; a hop can read
-// a millisecond or so earlier than the acknowledgement, which the client
-// stamps after the response arrived. -1: not seen.
+// earlier than the acknowledgement (tens of milliseconds on a busy
+// machine), which the client stamps when its goroutine got the response.
+// Nil (null): the record was not seen.
 type SpikeHops struct {
-	Events   float64 `json:"events"`
-	Snapshot float64 `json:"snapshot"`
-	Control  float64 `json:"control"`
-	Read     float64 `json:"read"`
+	Events   *float64 `json:"events"`
+	Snapshot *float64 `json:"snapshot"`
+	Control  *float64 `json:"control"`
+	Read     *float64 `json:"read"`
 }
 
 // countedMetrics are the tenant-scope counts every generated event type
@@ -582,11 +583,12 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (PipelineResult, error) {
 		if p == 0 || a == 0 {
 			continue
 		}
-		since := func(at int64) float64 {
+		since := func(at int64) *float64 {
 			if at == 0 {
-				return -1
+				return nil
 			}
-			return millis(time.Duration(at - a))
+			ms := millis(time.Duration(at - a))
+			return &ms
 		}
 		res.DetectHops = append(res.DetectHops, SpikeHops{
 			Events: since(s.normalizedStamp.Load()), Snapshot: since(s.countedStamp.Load()),
