@@ -34,7 +34,8 @@ var (
 
 // slowSpikeTracer returns an OnDetect hook writing the flight recorder's
 // window to dir/spikeN.trace when spike N took longer than over, and the
-// function stopping the recorder; a nil hook when dir is empty.
+// function stopping the recorder once the writes started are done; a nil
+// hook when dir is empty.
 func slowSpikeTracer(tb testing.TB, dir string, over time.Duration) (func(int, time.Duration), func()) {
 	if dir == "" {
 		return nil, func() {}
@@ -45,12 +46,15 @@ func slowSpikeTracer(tb testing.TB, dir string, over time.Duration) (func(int, t
 	if err := fr.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	var mu sync.Mutex // WriteTo allows one caller at a time
+	var (
+		mu     sync.Mutex // WriteTo allows one caller at a time
+		writes sync.WaitGroup
+	)
 	return func(spike int, d time.Duration) {
 		if d < over {
 			return
 		}
-		go func() {
+		writes.Go(func() {
 			mu.Lock()
 			defer mu.Unlock()
 			name := filepath.Join(dir, fmt.Sprintf("spike%d.trace", spike))
@@ -65,8 +69,8 @@ func slowSpikeTracer(tb testing.TB, dir string, over time.Duration) (func(int, t
 				return
 			}
 			tb.Logf("spike %d took %s: trace in %s", spike, d, name)
-		}()
-	}, func() { mu.Lock(); defer mu.Unlock(); fr.Stop() }
+		})
+	}, func() { writes.Wait(); fr.Stop() } // no write (nor Logf) after the benchmark
 }
 
 // gauge reads one unlabelled metric from the stack's /metrics.
